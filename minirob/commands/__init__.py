@@ -1,0 +1,1 @@
+"""One module per ``minirob`` subcommand; each exposes ``register(subparsers)`` (see cli.py)."""

@@ -1,0 +1,291 @@
+"""RobertaModel and its task models.
+
+    ids (B, T) -> Embeddings -> Encoder (N post-LN layers) -> hidden (B, T, H)
+                                                           -> MLM head       -> (B, T, V)
+                                                           -> <s> classifier -> (B, labels)
+                                                           -> token tagger   -> (B, T, labels)
+
+Models take tensors and return tensors; losses live in the training code. ``trace()`` returns
+every layer's hidden states and attention maps. Loading and saving (``from_pretrained`` /
+``save_pretrained``) are defined once in :class:`PreTrainedModel` and delegate the name mapping to
+:mod:`minirob.weights`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import padding_mask_to_bias
+from .config import RobertaConfig
+from .embeddings import Embeddings
+from .encoder import Encoder, Trace, activation
+from .errors import ConfigError, InputError
+
+
+def check_inputs(
+    config: RobertaConfig,
+    input_ids: Tensor,
+    attention_mask: Tensor | None,
+    token_type_ids: Tensor | None,
+) -> None:
+    """Raise a clear InputError before torch would fail deep inside an embedding or a matmul."""
+    if not isinstance(input_ids, Tensor):
+        raise InputError(f"input_ids must be a torch.Tensor, got {type(input_ids).__name__}")
+    if input_ids.dim() != 2:
+        raise InputError(
+            f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}"
+        )
+    if input_ids.dtype not in (torch.int64, torch.int32):
+        raise InputError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
+    if input_ids.numel():
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= config.vocab_size:
+            bad = low if low < 0 else high
+            raise InputError(
+                f"token id {bad} is outside the vocabulary (vocab_size={config.vocab_size}, "
+                f"valid ids 0..{config.vocab_size - 1})"
+            )
+    length = input_ids.shape[1]
+    if length > config.max_sequence_length:
+        raise InputError(
+            f"sequence length {length} exceeds the model's maximum of "
+            f"{config.max_sequence_length} tokens by {length - config.max_sequence_length} "
+            f"(max_position_embeddings={config.max_position_embeddings}); truncate the input"
+        )
+    for name, other in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+        if other is not None and tuple(other.shape) != tuple(input_ids.shape):
+            raise InputError(
+                f"{name} has shape {tuple(other.shape)} but input_ids has shape "
+                f"{tuple(input_ids.shape)}; they must match"
+            )
+    if token_type_ids is not None and token_type_ids.numel():
+        high = int(token_type_ids.max())
+        if high >= config.type_vocab_size or int(token_type_ids.min()) < 0:
+            raise InputError(
+                f"token type id {high} is outside type_vocab_size={config.type_vocab_size}"
+            )
+
+
+class PreTrainedModel(nn.Module):
+    """Shared by all minirob models: initialisation, from_pretrained, save_pretrained."""
+
+    # The transformers class with the same weights (used in config.json "architectures").
+    hf_architecture: str = ""
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__()
+        self.config = config
+
+    def init_weights(self) -> None:
+        """Initialise like the reference: N(0, 0.02) weights, zero biases, zero padding row."""
+        std = self.config.initializer_range
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=std)
+                if module.padding_idx is not None:
+                    with torch.no_grad():
+                        module.weight[module.padding_idx].zero_()
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, MaskedLMHead):
+                nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike, config: RobertaConfig | None = None, **overrides: Any
+    ):
+        """Load an HF directory/file, a fairseq ``model.pt`` or a BERT-family checkpoint.
+
+        ``overrides`` change config fields, e.g. ``num_labels=3`` or ``attention_backend="manual"``.
+        Weights the checkpoint lacks but this class needs (a new task head) are initialised and
+        listed in ``model.load_report``.
+        """
+        from .weights import load_pretrained
+
+        return load_pretrained(cls, path, config=config, **overrides)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write ``config.json`` + ``model.safetensors`` in the transformers layout."""
+        from .weights import save_pretrained
+
+        save_pretrained(self, directory)
+
+    def num_parameters(self) -> int:
+        """Parameters counted once each (the tied MLM decoder is the word embedding)."""
+        return sum(p.numel() for p in self.parameters())
+
+
+class Pooler(nn.Module):
+    """BERT's pooler: tanh(W h_<s>). Trained in BERT (next-sentence prediction), not in RoBERTa."""
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return torch.tanh(self.dense(hidden[:, 0]))
+
+
+class RobertaModel(PreTrainedModel):
+    """The encoder: ids (B, T) -> hidden states (B, T, H)."""
+
+    hf_architecture = "RobertaModel"
+
+    def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = Embeddings(config)
+        self.encoder = Encoder(config)
+        self.pooler = Pooler(config) if add_pooling_layer else None
+        self.init_weights()
+
+    def _run(self, input_ids, attention_mask, token_type_ids, trace: Trace | None) -> Tensor:
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids)
+        bias = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            bias = padding_mask_to_bias(attention_mask, x.dtype)
+        if trace is not None:
+            trace.hidden_states.append(x)
+        return self.encoder(x, bias, trace)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> Tensor:
+        """ids (B, T), mask (B, T) of 1 = token / 0 = padding -> last hidden state (B, T, H)."""
+        return self._run(input_ids, attention_mask, token_type_ids, trace=None)
+
+    def trace(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> Trace:
+        """Run the encoder and keep every hidden state and attention map (see encoder.Trace)."""
+        trace = Trace()
+        self._run(input_ids, attention_mask, token_type_ids, trace)
+        return trace
+
+    def pool(self, hidden: Tensor) -> Tensor:
+        """(B, T, H) -> (B, H) through the pooler (only meaningful where it was trained: BERT)."""
+        if self.pooler is None:
+            raise ConfigError("this RobertaModel was built without a pooling layer")
+        return self.pooler(hidden)
+
+
+class MaskedLMHead(nn.Module):
+    """dense -> gelu -> LayerNorm -> decoder tied to the word embeddings, plus a bias."""
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: Tensor, word_embeddings: Tensor) -> Tensor:
+        """(..., H) -> (..., V). The decoder matrix *is* the (V, H) word-embedding table."""
+        return F.linear(self.norm(self.act(self.dense(hidden))), word_embeddings, self.bias)
+
+
+class RobertaForMaskedLM(PreTrainedModel):
+    hf_architecture = "RobertaForMaskedLM"
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.lm_head = MaskedLMHead(config)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        predict_at: Tensor | None = None,
+    ) -> Tensor:
+        """-> logits (B, T, V); or (N, V) for the N positions where ``predict_at`` (B, T) is True.
+
+        ``predict_at`` is how pretraining saves time: the (H x V) decoder is the largest matmul of
+        a small model, and only the ~15% masked positions need it.
+        """
+        hidden = self.roberta(input_ids, attention_mask, token_type_ids)
+        if predict_at is not None:
+            hidden = hidden[predict_at]  # (N, H)
+        return self.lm_head(hidden, self.roberta.embeddings.token.weight)
+
+
+class ClassificationHead(nn.Module):
+    """Reads the <s> token: dropout -> dense -> tanh -> dropout -> out_proj."""
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__()
+        p = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        x = self.dropout(hidden[:, 0])  # (B, H): the <s> token summarises the sequence
+        x = self.dropout(torch.tanh(self.dense(x)))
+        return self.out_proj(x)  # (B, labels)
+
+
+class RobertaForSequenceClassification(PreTrainedModel):
+    hf_architecture = "RobertaForSequenceClassification"
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.classifier = ClassificationHead(config)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> Tensor:
+        """-> logits (B, num_labels)."""
+        return self.classifier(self.roberta(input_ids, attention_mask, token_type_ids))
+
+
+class RobertaForTokenClassification(PreTrainedModel):
+    hf_architecture = "RobertaForTokenClassification"
+
+    def __init__(self, config: RobertaConfig):
+        super().__init__(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        p = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> Tensor:
+        """-> logits (B, T, num_labels), one label distribution per token."""
+        hidden = self.roberta(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(hidden))
+
+
+TASK_MODELS = (
+    RobertaModel,
+    RobertaForMaskedLM,
+    RobertaForSequenceClassification,
+    RobertaForTokenClassification,
+)
