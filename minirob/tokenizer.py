@@ -67,6 +67,7 @@ class Encoding:
     word_ids: list[int | None]
     sequence_ids: list[int | None] = field(default_factory=list)
     special_tokens_mask: list[int] = field(default_factory=list)
+    type_ids: list[int] = field(default_factory=list)  # BERT's segment ids; all 0 for RoBERTa
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -81,6 +82,7 @@ class Encoding:
             word_ids=list(encoding.word_ids),
             sequence_ids=list(encoding.sequence_ids),
             special_tokens_mask=list(encoding.special_tokens_mask),
+            type_ids=list(encoding.type_ids),
         )
 
 
@@ -88,7 +90,8 @@ class Batch(dict):
     """A dict of a padded batch, readable as attributes too (``batch.input_ids``).
 
     Tensors (``torch.long``, shape ``(B, T)``): ``input_ids``, ``attention_mask`` (1 = real token,
-    0 = padding), ``special_tokens_mask`` (1 = ``<s>``, ``</s>`` or ``<pad>``). Lists of ``B``
+    0 = padding), ``special_tokens_mask`` (1 = ``<s>``, ``</s>`` or ``<pad>``),
+    ``token_type_ids`` (segment of each token: BERT uses it, RoBERTa's is all zeros). Lists of ``B``
     lists of ``T`` entries: ``offsets``, ``word_ids``, ``tokens``. With ``padding=False`` every
     value is a list of per-text lists (sequences of different lengths do not make a tensor).
     """
@@ -469,6 +472,7 @@ class Tokenizer:
             input_ids=table("ids"),  # (B, T)
             attention_mask=table("attention_mask"),  # (B, T)
             special_tokens_mask=table("special_tokens_mask"),  # (B, T)
+            token_type_ids=table("type_ids"),  # (B, T): segment A/B for BERT; zeros for RoBERTa
             offsets=[[tuple(span) for span in encoding.offsets] for encoding in encodings],
             word_ids=[list(encoding.word_ids) for encoding in encodings],
             tokens=[list(encoding.tokens) for encoding in encodings],

@@ -1,0 +1,73 @@
+"""``minirob tokenize``: train a byte-level BPE tokenizer on text files, or show how one splits a
+sentence.
+
+    minirob tokenize train corpus.txt more.txt --vocab-size 8192 --out tok/
+    minirob tokenize show tok/ "Tokenizers split words into pieces."
+    minirob tokenize show gpt2-bpe "Hello world"      # GPT-2's real vocabulary (fetched once)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tokenize", help="train a BPE tokenizer, or show the tokens of a sentence")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    train = actions.add_parser("train", help="learn a byte-level BPE vocabulary from text files")
+    train.add_argument("files", nargs="+", type=Path, help="UTF-8 text files to learn from")
+    train.add_argument("--vocab-size", type=int, default=8192, help="tokens in the vocabulary (default 8192)")
+    train.add_argument("--min-frequency", type=int, default=2, help="rarest pair still merged (default 2)")
+    train.add_argument("--add-prefix-space", action="store_true", help="put a space before every text")
+    train.add_argument("--out", type=Path, required=True, help="directory for vocab.json, merges.txt, tokenizer.json")
+    train.set_defaults(func=run_train)
+
+    show = actions.add_parser("show", help="print the tokens and ids of a sentence")
+    show.add_argument("tokenizer", help="a tokenizer directory or tokenizer.json, or 'gpt2-bpe'")
+    show.add_argument("text", help="the sentence to encode")
+    show.add_argument("--pair", help="a second text, encoded as a pair with the first")
+    show.set_defaults(func=run_show)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.train(
+        args.files,
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        add_prefix_space=args.add_prefix_space,
+        show_progress=True,
+    )
+    out = tokenizer.save(args.out)
+    print(f"trained {tokenizer.vocab_size} tokens on {len(args.files)} file(s); saved to {out}/")
+    return 0
+
+
+def load(name: str):
+    """A tokenizer from a path, or from the fetchable GPT-2 vocabulary when ``name`` is 'gpt2-bpe'."""
+    from ..tokenizer import Tokenizer
+
+    if name == "gpt2-bpe" and not Path(name).exists():
+        from ..datasets import fetch
+
+        entry = fetch("gpt2-bpe")
+        return Tokenizer.from_gpt2_files(entry / "encoder.json", entry / "vocab.bpe")
+    return Tokenizer.from_pretrained(name)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    tokenizer = load(args.tokenizer)
+    encoding = tokenizer.encode(args.text, pair=args.pair)
+    texts = (args.text, args.pair)
+    print(f"{len(encoding)} tokens ({tokenizer!r})")
+    print(f"{'#':>4}  {'id':>6}  {'token':<16} text")
+    for i, (token_id, token, (start, end), sequence) in enumerate(
+        zip(encoding.ids, encoding.tokens, encoding.offsets, encoding.sequence_ids)
+    ):
+        span = "" if sequence is None else repr(texts[sequence][start:end])
+        print(f"{i:>4}  {token_id:>6}  {token:<16} {span}")
+    print("ids:", " ".join(map(str, encoding.ids)))
+    return 0
