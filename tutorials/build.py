@@ -1,0 +1,248 @@
+"""Build the tutorial notebooks from their readable sources, run them, and store the outputs.
+
+Each chapter is written as a plain Python file in ``tutorials/src/`` in the "percent" format
+(the format jupytext and VS Code understand): ``# %%`` starts a code cell, ``# %% [markdown]``
+starts a prose cell whose lines are Markdown behind ``# ``. The source is what you review and
+diff; the ``.ipynb`` next to it is generated, executed top to bottom in a real Jupyter kernel,
+and committed with its outputs so the plots show on the repository page.
+
+    .venv/bin/python tutorials/build.py                 # rebuild and run all chapters (default budgets)
+    .venv/bin/python tutorials/build.py 03 05           # only chapters whose name starts with 03, 05
+    .venv/bin/python tutorials/build.py --fast --out /tmp/nb   # shrunk budgets (what CI runs)
+    .venv/bin/python tutorials/build.py --check         # are the committed outputs up to date?
+
+Every notebook records, in ``metadata.minirob``, the sha256 of the source it was executed from,
+the budget it ran with and how long it took; ``tests/test_tutorials.py`` uses these to prove the
+committed outputs are not stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+SOURCES = HERE / "src"
+FAST_ENV = "MINIROB_TUTORIAL_FAST"  # "1": every chapter shrinks its budgets to seconds
+KERNEL_NAME = "minirob"  # a kernel spec pinned to this interpreter (see ensure_kernel)
+
+_CODE = "# %%"
+_MARKDOWN = "# %% [markdown]"
+
+
+# --------------------------------------------------------------------------- source -> cells
+def source_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _markdown_line(line: str, where: str) -> str:
+    """'# text' -> 'text'; a bare '#' is a blank line. Anything else is a formatting mistake."""
+    if line == "#":
+        return ""
+    if line.startswith("# "):
+        return line[2:]
+    raise ValueError(f"{where}: a markdown cell line must start with '# ' (got {line!r})")
+
+
+def parse_percent(text: str, name: str = "<source>") -> list[nbformat.NotebookNode]:
+    """Split a percent-format source into notebook cells (text before the first marker is dropped:
+    it is the file's module docstring / header, for readers of the .py only)."""
+    cells: list[nbformat.NotebookNode] = []
+    kind, lines, start = None, [], 0
+
+    def flush() -> None:
+        if kind is None:
+            return
+        body = lines[:]
+        while body and not body[-1].strip():
+            body.pop()
+        while body and not body[0].strip():
+            body.pop(0)
+        if kind == "markdown":
+            body = [_markdown_line(x, f"{name}:{start + i + 2}") for i, x in enumerate(body)]
+            cells.append(nbformat.v4.new_markdown_cell("\n".join(body)))
+        else:
+            cells.append(nbformat.v4.new_code_cell("\n".join(body)))
+
+    for number, line in enumerate(text.splitlines()):
+        stripped = line.rstrip()
+        if stripped in (_CODE, _MARKDOWN):
+            flush()
+            kind = "markdown" if stripped == _MARKDOWN else "code"
+            lines, start = [], number
+        elif stripped.startswith(_CODE):
+            raise ValueError(f"{name}:{number + 1}: unknown cell marker {stripped!r}")
+        else:
+            lines.append(stripped)
+    flush()
+    for cell in cells:  # stable ids keep regenerated notebooks diff-friendly
+        cell.pop("id", None)
+    return cells
+
+
+def notebook_from_source(path: Path) -> nbformat.NotebookNode:
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = parse_percent(text, path.name)
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"{path.stem[:2]}-{index:03d}"
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["minirob"] = {
+        "source": f"src/{path.name}",
+        "source_sha256": source_sha256(text),
+    }
+    return nb
+
+
+def chapter_sources(selected: list[str] | None = None) -> list[Path]:
+    paths = sorted(SOURCES.glob("[0-9][0-9]_*.py"))
+    if selected:
+        paths = [p for p in paths if any(p.stem.startswith(s) for s in selected)]
+    return paths
+
+
+# --------------------------------------------------------------------------- freshness
+def staleness(nb: nbformat.NotebookNode, source_text: str) -> list[str]:
+    """Why a committed notebook does not reflect a full run of its current source ([] = fresh).
+
+    Fresh means: the cells are exactly the source's cells; the notebook was executed from a source
+    with the same sha256 (so the outputs came from this code), with the default budget, top to
+    bottom in one kernel (execution counts 1, 2, 3, ...), and no cell raised.
+    """
+    problems = []
+    want = [(c.cell_type, c.source) for c in parse_percent(source_text)]
+    have = [(c.cell_type, c.source) for c in nb.cells]
+    if want != have:
+        first = next((i for i, (w, h) in enumerate(zip(want, have)) if w != h), min(len(want), len(have)))
+        problems.append(f"cells differ from the source (first difference at cell {first})")
+    meta = nb.metadata.get("minirob", {})
+    if meta.get("source_sha256") != source_sha256(source_text):
+        problems.append("executed from a different version of the source (sha256 mismatch)")
+    if meta.get("budget") != "default":
+        problems.append(f"outputs come from a {meta.get('budget', 'missing')!r} run, not the default budget")
+    counts = [c.get("execution_count") for c in nb.cells if c.cell_type == "code"]
+    if counts != list(range(1, len(counts) + 1)):
+        problems.append(f"not one top-to-bottom run (execution counts {counts})")
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                problems.append(f"cell {index} raised {output.get('ename')}")
+    return problems
+
+
+# --------------------------------------------------------------------------- kernel
+def ensure_kernel() -> str:
+    """Register a Jupyter kernel that runs *this* interpreter, and return its name.
+
+    ``ipykernel install --sys-prefix`` writes ``<venv>/share/jupyter/kernels/minirob/kernel.json``
+    with the absolute path of this Python, so the notebooks import the minirob installed here and
+    not whatever ``python`` is first on PATH. Nothing is written outside the virtualenv.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(KERNEL_NAME)
+        ready = spec.argv and Path(spec.argv[0]) == Path(sys.executable)
+    except NoSuchKernel:
+        ready = False
+    if not ready:
+        from ipykernel.kernelspec import install
+
+        try:
+            install(kernel_name=KERNEL_NAME, display_name="Python (minirob)", prefix=sys.prefix)
+        except OSError:
+            time.sleep(1.0)  # another process (a parallel test worker) was installing it just now
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        if Path(spec.argv[0]) != Path(sys.executable):
+            raise RuntimeError(
+                f"kernel spec {KERNEL_NAME!r} in {spec.resource_dir} runs {spec.argv[0]}, not "
+                f"{sys.executable}; it shadows the one in {sys.prefix}: remove it"
+            )
+    return KERNEL_NAME
+
+
+# --------------------------------------------------------------------------- execution
+def execute(
+    nb: nbformat.NotebookNode, fast: bool, timeout: int | None = None
+) -> tuple[nbformat.NotebookNode, float]:
+    """Run every cell in order in a fresh kernel (cwd = tutorials/); raise on the first error."""
+    from nbclient import NotebookClient
+
+    kernel = ensure_kernel()
+    previous = os.environ.get(FAST_ENV)
+    os.environ[FAST_ENV] = "1" if fast else "0"  # the kernel inherits our environment
+    try:
+        client = NotebookClient(
+            nb,
+            kernel_name=kernel,
+            timeout=timeout or (300 if fast else 1800),
+            resources={"metadata": {"path": str(HERE)}},
+            record_timing=False,
+        )
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        if previous is None:
+            os.environ.pop(FAST_ENV, None)
+        else:
+            os.environ[FAST_ENV] = previous
+    nb.metadata["minirob"]["budget"] = "fast" if fast else "default"
+    nb.metadata["minirob"]["run_seconds"] = round(seconds, 1)
+    # Keep the portable kernel name, so readers can open the notebook with any Python 3 kernel.
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb, seconds
+
+
+def build(path: Path, out_dir: Path, fast: bool, run: bool = True) -> float:
+    nb = notebook_from_source(path)
+    seconds = 0.0
+    if run:
+        nb, seconds = execute(nb, fast)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("chapters", nargs="*", help="name prefixes, e.g. 01 04 (default: all)")
+    parser.add_argument("--fast", action="store_true", help=f"shrunk budgets ({FAST_ENV}=1)")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: tutorials/)")
+    parser.add_argument("--no-run", action="store_true", help="write the notebooks without outputs")
+    parser.add_argument("--check", action="store_true", help="only report stale committed notebooks")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = 0
+        for path in chapter_sources(args.chapters):
+            notebook = HERE / f"{path.stem}.ipynb"
+            problems = (
+                staleness(nbformat.read(notebook, as_version=4), path.read_text(encoding="utf-8"))
+                if notebook.exists()
+                else ["notebook missing"]
+            )
+            stale += bool(problems)
+            print(f"{path.stem}: {'; '.join(problems) or 'fresh'}")
+        return 1 if stale else 0
+    out = args.out or HERE
+    if out.resolve() == HERE and (args.fast or args.no_run):
+        parser.error("fast or unexecuted notebooks must not replace the committed ones: pass --out")
+    paths = chapter_sources(args.chapters)
+    if not paths:
+        parser.error(f"no chapter in {SOURCES} matches {args.chapters}")
+    for path in paths:
+        print(f"{path.stem}: running ({'fast' if args.fast else 'default'} budget) ...", flush=True)
+        seconds = build(path, out, fast=args.fast, run=not args.no_run)
+        print(f"{path.stem}: done in {seconds:.1f} s -> {out / (path.stem + '.ipynb')}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
