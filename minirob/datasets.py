@@ -399,6 +399,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None, progress: bool 
     entry = root / name
     if cached(name, root):
         return entry
+    command = _client_command(source)  # fails early, before touching the cache, if npm is missing
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -414,7 +415,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None, progress: bool 
             download, staged = work / "download", work / name
             download.mkdir()
             staged.mkdir()
-            _run_client(_client_command(source), download, source, progress)
+            _run_client(command, download, source, progress)
             archive = download / source.archive
             if not archive.is_file():
                 found = ", ".join(p.name for p in download.iterdir()) or "nothing"
