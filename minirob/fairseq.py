@@ -1,0 +1,358 @@
+"""fairseq RoBERTa checkpoints (``model.pt`` + ``dict.txt``) -> config + weights under HF names.
+
+fairseq is where RoBERTa was first trained. Its checkpoint is a pickled dict::
+
+    {"args": argparse.Namespace(encoder_layers=..., ...)  # older fairseq; newer: "cfg": {"model": ...}
+     "model": {name: tensor},                               # the weights
+     "extra_state": ..., "optimizer_history": ..., ...}     # training bookkeeping, ignored
+
+We translate it in two steps. This module renames fairseq's weights to transformers' RoBERTa names
+(the recipe of transformers' own converter,
+``transformers/models/roberta/convert_roberta_original_pytorch_checkpoint_to_pytorch.py``, restated as
+a table); :mod:`minirob.weights` then maps HF names to minirob's, as for any HF checkpoint. So a
+fairseq file loads into every minirob model, and ``minirob convert`` writes it out in the layout
+transformers loads.
+
+Layouts seen in the wild::
+
+    current                                          legacy (fairseq <= 0.9)
+    encoder.sentence_encoder.layernorm_embedding     decoder.sentence_encoder.emb_layer_norm
+    ...layers.{i}.self_attn.{q,k,v}_proj             ...layers.{i}.self_attn.in_proj_weight (q;k;v)
+    encoder.lm_head.*                                decoder.lm_head.*
+
+The vocabulary lives in ``dict.txt`` next to the checkpoint: one ``symbol count`` per line; fairseq
+puts ``<s> <pad> </s> <unk>`` (ids 0-3) before the file's symbols and the masked-LM task appends
+``<mask>`` after them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .config import RobertaConfig
+from .errors import CheckpointError, ConfigError, MissingFileError
+from .safe_pickle import safe_torch_load, unwrap
+from .weights import _compile, _rename
+
+logger = logging.getLogger("minirob")
+
+SPECIAL_SYMBOLS = ("<s>", "<pad>", "</s>", "<unk>")  # fairseq Dictionary ids 0, 1, 2, 3
+MASK_SYMBOL = "<mask>"
+
+# fairseq module (after legacy names are normalised)         ->  transformers RobertaFor* module
+LAYER = "encoder.sentence_encoder.layers.{i}"
+HF_LAYER = "roberta.encoder.layer.{i}"
+FAIRSEQ_TABLE = [
+    ("encoder.sentence_encoder.embed_tokens",        "roberta.embeddings.word_embeddings"),
+    ("encoder.sentence_encoder.embed_positions",     "roberta.embeddings.position_embeddings"),
+    ("encoder.sentence_encoder.layernorm_embedding", "roberta.embeddings.LayerNorm"),
+    (f"{LAYER}.self_attn.q_proj",                     f"{HF_LAYER}.attention.self.query"),
+    (f"{LAYER}.self_attn.k_proj",                     f"{HF_LAYER}.attention.self.key"),
+    (f"{LAYER}.self_attn.v_proj",                     f"{HF_LAYER}.attention.self.value"),
+    (f"{LAYER}.self_attn.out_proj",                   f"{HF_LAYER}.attention.output.dense"),
+    (f"{LAYER}.self_attn_layer_norm",                 f"{HF_LAYER}.attention.output.LayerNorm"),
+    (f"{LAYER}.fc1",                                  f"{HF_LAYER}.intermediate.dense"),
+    (f"{LAYER}.fc2",                                  f"{HF_LAYER}.output.dense"),
+    (f"{LAYER}.final_layer_norm",                     f"{HF_LAYER}.output.LayerNorm"),
+    ("encoder.lm_head.dense",                        "lm_head.dense"),
+    ("encoder.lm_head.layer_norm",                   "lm_head.layer_norm"),
+    ("encoder.lm_head",                              "lm_head"),  # .bias; .weight is checked below
+]
+
+# Unused by inference: buffers and fairseq's own bookkeeping.
+IGNORED = re.compile(r"(^|\.)_float_tensor$|(^|\.)version$|\.embed_positions\._float_tensor$")
+
+# fairseq activation_fn -> config.hidden_act
+ACTIVATIONS = {"gelu": "gelu", "gelu_accurate": "gelu_new", "relu": "relu"}
+
+# Architecture defaults registered in fairseq for the names found in `args.arch`
+# (layers, hidden, feed-forward, heads), used only when the args omit a field.
+ARCH_DEFAULTS = {
+    "roberta": (12, 768, 3072, 12),
+    "roberta_base": (12, 768, 3072, 12),
+    "roberta_large": (24, 1024, 4096, 16),
+    "xlm": (16, 1280, 5120, 16),
+}
+ARGS_FIELDS = ("encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim",
+               "encoder_attention_heads")
+
+
+@dataclass
+class FairseqCheckpoint:
+    """Everything useful in a fairseq RoBERTa checkpoint, translated."""
+
+    config: RobertaConfig
+    state: dict[str, Tensor]  # HF RoBERTa names
+    symbols: list[str] | None  # id -> symbol, from dict.txt (None when there is no dict.txt)
+    heads: list[str] = field(default_factory=list)  # classification_heads.NAME found
+
+
+# ----------------------------------------------------------------------------------- vocabulary
+def read_dictionary(path: str | os.PathLike) -> list[str]:
+    """fairseq ``dict.txt`` -> the model's vocabulary, id order: specials, file, ``<mask>``."""
+    path = Path(path)
+    symbols = list(SPECIAL_SYMBOLS)
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.rstrip()
+        if not line:
+            continue
+        if line.endswith(" #fairseq:overwrite"):  # fairseq's flag to redefine a special symbol
+            line = line[: -len(" #fairseq:overwrite")]
+        symbol, _, count = line.rpartition(" ")
+        if not symbol or not count.isdigit():
+            raise CheckpointError(
+                f"{path}, line {number}: expected '<symbol> <count>', got {line!r}"
+            )
+        if symbol in symbols and symbol not in SPECIAL_SYMBOLS:
+            raise CheckpointError(f"{path}, line {number}: symbol {symbol!r} appears twice")
+        if symbol not in SPECIAL_SYMBOLS:
+            symbols.append(symbol)
+    symbols.append(MASK_SYMBOL)
+    return symbols
+
+
+# --------------------------------------------------------------------------------------- names
+def _normalise_legacy(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Legacy fairseq names -> current ones; packed ``in_proj_*`` (3H, ...) -> q, k, v."""
+    out: dict[str, Tensor] = {}
+    for name, tensor in state.items():
+        if name.startswith("decoder."):
+            name = "encoder." + name[len("decoder."):]
+        name = name.replace(".emb_layer_norm.", ".layernorm_embedding.")
+        packed = re.match(r"^(.*\.self_attn)\.in_proj_(weight|bias)$", name)
+        if packed:
+            prefix, param = packed.groups()
+            if tensor.shape[0] % 3:
+                raise CheckpointError(
+                    f"{name} has shape {tuple(tensor.shape)}; a packed q/k/v projection needs a "
+                    "first dimension divisible by 3"
+                )
+            for part, chunk in zip("qkv", tensor.chunk(3, dim=0)):  # fairseq packs q, then k, v
+                out[f"{prefix}.{part}_proj.{param}"] = chunk
+            continue
+        out[name] = tensor
+    return out
+
+
+def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[dict, list[str]]:
+    """Rename a fairseq RoBERTa state dict to transformers' names.
+
+    ``head`` picks one of ``classification_heads.NAME`` (the only one is picked by default).
+    Returns (HF-named tensors, names of the classification heads found).
+    """
+    state = _normalise_legacy(state)
+    rules = _compile(FAIRSEQ_TABLE)
+    heads = sorted({n.split(".")[1] for n in state if n.startswith("classification_heads.")})
+    if head is None and len(heads) == 1:
+        head = heads[0]
+    elif head is not None and head not in heads:
+        raise CheckpointError(
+            f"no classification head {head!r} in the checkpoint (it has: {', '.join(heads) or 'none'})"
+        )
+    elif len(heads) > 1:
+        logger.warning("fairseq checkpoint has classification heads %s; none chosen", heads)
+    hf: dict[str, Tensor] = {}
+    unknown: list[str] = []
+    for name, tensor in state.items():
+        if IGNORED.search(name):
+            continue
+        if name.startswith("classification_heads."):
+            _, owner, rest = name.split(".", 2)
+            if owner == head:  # dense / out_proj keep their names under HF's `classifier.`
+                hf["classifier." + rest] = tensor
+            continue
+        if name == "encoder.lm_head.weight":
+            continue  # the decoder matrix, tied to embed_tokens; checked in _check_tied
+        target = _rename(name, rules)
+        if target is None:
+            unknown.append(name)
+        else:
+            hf[target] = tensor
+    _check_tied(state)
+    if "roberta.embeddings.word_embeddings.weight" not in hf:
+        raise CheckpointError(
+            "not a fairseq RoBERTa checkpoint: no encoder.sentence_encoder.embed_tokens weight "
+            f"(first keys: {', '.join(list(state)[:3])})"
+        )
+    if unknown:
+        raise CheckpointError(
+            f"fairseq checkpoint has weights minirob has no place for: {', '.join(unknown[:6])}"
+            + (f" and {len(unknown) - 6} more" if len(unknown) > 6 else "")
+        )
+    # fairseq RoBERTa has no token types; transformers' RoBERTa has one, all zeros (as its converter)
+    words = hf["roberta.embeddings.word_embeddings.weight"]
+    hf["roberta.embeddings.token_type_embeddings.weight"] = torch.zeros(1, words.shape[1])
+    if "lm_head.bias" in hf:  # transformers names the tied decoder too; its converter fills both
+        hf["lm_head.decoder.weight"] = words
+        hf["lm_head.decoder.bias"] = hf["lm_head.bias"]
+    return hf, heads
+
+
+def _check_tied(state: dict[str, Tensor]) -> None:
+    decoder = state.get("encoder.lm_head.weight")
+    words = state.get("encoder.sentence_encoder.embed_tokens.weight")
+    if decoder is None or words is None:
+        return
+    if decoder.shape != words.shape or not torch.equal(decoder, words):
+        raise CheckpointError(
+            "encoder.lm_head.weight differs from the word embeddings (trained with "
+            "--untie-weights-roberta?); minirob and transformers tie the MLM decoder to them"
+        )
+
+
+# ------------------------------------------------------------------------------- architecture
+def _model_args(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The training arguments as a dict, from ``args`` (Namespace) or ``cfg["model"]``."""
+    args = raw.get("args")
+    if isinstance(args, argparse.Namespace):
+        return vars(args)
+    cfg = unwrap(raw.get("cfg"))
+    if isinstance(cfg, dict):
+        model = unwrap(cfg.get("model"))
+        if isinstance(model, argparse.Namespace):
+            return vars(model)
+        if isinstance(model, dict):
+            return model
+    raise CheckpointError(
+        f"{path}: no training arguments found (neither 'args' nor 'cfg.model'); cannot tell the "
+        "number of attention heads. Pass config=RobertaConfig(...) to describe the model"
+    )
+
+
+def config_from_args(args: dict[str, Any], state: dict[str, Tensor], source: str) -> RobertaConfig:
+    """Build the config from the fairseq arguments and check it against the weights' shapes."""
+    for flag, meaning in (("encoder_normalize_before", "pre-LN layers"),
+                          ("untie_weights_roberta", "an untied MLM decoder")):
+        if args.get(flag):
+            raise ConfigError(f"{source}: args.{flag}=True ({meaning}) is not supported by minirob")
+    arch = args.get("arch")
+    defaults = dict(zip(ARGS_FIELDS, ARCH_DEFAULTS.get(arch, (None,) * 4)))
+    values = {name: args.get(name, defaults[name]) for name in ARGS_FIELDS}
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise ConfigError(
+            f"{source}: args lack {', '.join(missing)} and arch={arch!r} is not one of "
+            f"{', '.join(ARCH_DEFAULTS)}; pass config=RobertaConfig(...)"
+        )
+    activation = args.get("activation_fn", "gelu")
+    if activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"{source}: args.activation_fn={activation!r} is not one of {', '.join(ACTIVATIONS)}"
+        )
+    words = state["roberta.embeddings.word_embeddings.weight"]  # (V, H)
+    positions = state["roberta.embeddings.position_embeddings.weight"]  # (max_positions + 2, H)
+    config = RobertaConfig(
+        vocab_size=words.shape[0],
+        hidden_size=values["encoder_embed_dim"],
+        num_hidden_layers=values["encoder_layers"],
+        num_attention_heads=values["encoder_attention_heads"],
+        intermediate_size=values["encoder_ffn_embed_dim"],
+        hidden_act=ACTIVATIONS[activation],
+        hidden_dropout_prob=float(args.get("dropout", 0.1)),
+        attention_probs_dropout_prob=float(args.get("attention_dropout", 0.1)),
+        max_position_embeddings=positions.shape[0],
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,  # torch.nn.LayerNorm's default, which fairseq uses
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,  # fairseq Dictionary's fixed ids
+        position_style="roberta",
+        model_type="roberta",
+    )
+    if "classifier.out_proj.weight" in state:
+        config.num_labels = state["classifier.out_proj.weight"].shape[0]
+    _check_shapes(config, args, state, source)
+    return config
+
+
+def _check_shapes(config: RobertaConfig, args: dict, state: dict[str, Tensor], source: str):
+    """The args describe the model; the tensors are the model. Refuse if they disagree."""
+    hidden = config.hidden_size
+    word_name = "roberta.embeddings.word_embeddings.weight"
+    if state[word_name].shape[1] != hidden:
+        raise ConfigError(
+            f"{source}: args.encoder_embed_dim={hidden}, but the word embeddings have shape "
+            f"{tuple(state[word_name].shape)}"
+        )
+    layers = {int(m.group(1)) for n in state if (m := re.match(r"roberta\.encoder\.layer\.(\d+)\.", n))}
+    if layers != set(range(config.num_hidden_layers)):
+        raise ConfigError(
+            f"{source}: args.encoder_layers={config.num_hidden_layers}, but the weights hold "
+            f"layers {sorted(layers)[:3]}...{sorted(layers)[-1:]} ({len(layers)} layers)"
+        )
+    up = state["roberta.encoder.layer.0.intermediate.dense.weight"]
+    if tuple(up.shape) != (config.intermediate_size, hidden):
+        raise ConfigError(
+            f"{source}: args.encoder_ffn_embed_dim={config.intermediate_size}, but "
+            f"layer 0 fc1.weight has shape {tuple(up.shape)}"
+        )
+    max_positions = args.get("max_positions")
+    if max_positions is not None and max_positions + 2 != config.max_position_embeddings:
+        raise ConfigError(
+            f"{source}: args.max_positions={max_positions} needs {max_positions + 2} position "
+            f"rows (pad + 1 offset), but embed_positions has {config.max_position_embeddings}"
+        )
+
+
+# ------------------------------------------------------------------------------------ entry
+def _checkpoint_file(path: Path) -> Path:
+    if path.is_file():
+        return path
+    candidates = sorted(path.glob("*.pt"))
+    for preferred in ("model.pt", "checkpoint_best.pt", "checkpoint_last.pt"):
+        if path / preferred in candidates:
+            return path / preferred
+    if len(candidates) == 1:
+        return candidates[0]
+    raise CheckpointError(
+        f"{path}: holds {len(candidates)} .pt files ({', '.join(c.name for c in candidates)}); "
+        "name the one to load"
+    )
+
+
+def load_fairseq(path: str | os.PathLike, head: str | None = None) -> FairseqCheckpoint:
+    """Read a fairseq RoBERTa checkpoint (file, or directory with one) and its ``dict.txt``."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"no fairseq checkpoint at {path}")
+    file = _checkpoint_file(path)
+    raw = safe_torch_load(file)
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+        found = f"keys {list(raw)[:5]}" if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(
+            f"{file}: not a fairseq checkpoint (expected a dict with a 'model' state dict, "
+            f"found {found})"
+        )
+    weights = raw["model"]
+    bad = [name for name, value in weights.items() if not isinstance(value, Tensor)]
+    if bad:
+        raise CheckpointError(f"{file}: 'model' entry {bad[0]!r} is not a tensor")
+    try:
+        state, heads = fairseq_to_hf(weights, head)
+    except CheckpointError as error:
+        raise CheckpointError(f"{file}: {error}") from None
+    config = config_from_args(_model_args(raw, file), state, str(file))
+    symbols = None
+    dictionary = file.parent / "dict.txt"
+    if dictionary.exists():
+        symbols = read_dictionary(dictionary)
+        if len(symbols) != config.vocab_size:
+            raise CheckpointError(
+                f"{dictionary}: gives {len(symbols)} symbols (4 specials + file + <mask>), but "
+                f"{file.name}'s word embeddings have {config.vocab_size} rows"
+            )
+    return FairseqCheckpoint(config=config, state=state, symbols=symbols, heads=heads)
+
+
+def read_fairseq_checkpoint(path: str | os.PathLike) -> tuple[RobertaConfig, dict[str, Tensor]]:
+    """fairseq ``model.pt`` -> (RobertaConfig, weights under transformers' RoBERTa names)."""
+    checkpoint = load_fairseq(path)
+    return checkpoint.config, checkpoint.state
