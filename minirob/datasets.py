@@ -268,26 +268,27 @@ def _client_command(source: Source) -> list[str]:
 
 
 def _run_client(command: list[str], workdir: Path, source: Source, progress: bool) -> None:
-    """Run a registry client; relay its output when ``progress`` (pip and npm draw their own
-    progress), keep the tail for the error message otherwise."""
+    """Run a registry client in ``workdir``.
+
+    On a terminal with ``progress`` on, the client writes straight to it, so pip draws its own
+    download bar; otherwise its output is captured and quoted if it fails.
+    """
+    on_terminal = progress and sys.stderr.isatty()
     try:
-        process = subprocess.Popen(
-            command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        result = subprocess.run(
+            command,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr if on_terminal else subprocess.PIPE,
+            stderr=None if on_terminal else subprocess.STDOUT,
         )
     except OSError as error:
         raise FetchError(f"cannot fetch {source.name!r}: could not start {command[0]!r}: {error}") from error
-    tail = b""
-    assert process.stdout is not None
-    for chunk in iter(lambda: process.stdout.read1(4096), b""):  # type: ignore[union-attr]
-        tail = (tail + chunk)[-3000:]
-        if progress:
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
-    if process.wait() != 0:
-        said = tail.decode(errors="replace").strip()
+    if result.returncode != 0:
+        said = "(its output is above)" if on_terminal else result.stdout.decode(errors="replace").strip()[-3000:]
         raise FetchError(
             f"cannot fetch {source.name!r}: `{' '.join(command)}` failed with exit code "
-            f"{process.returncode} (is the registry reachable?)\n{said}"
+            f"{result.returncode} (is the registry reachable?)\n{said}"
         )
 
 
@@ -452,9 +453,15 @@ def _install(staged: Path, entry: Path, work: Path) -> None:
     """Put a finished entry in place with renames (atomic on one file system). An existing entry
     at that path is incomplete or stale (``fetch`` returned early otherwise); it is moved aside
     first and removed only after the new one is in place."""
+    previous = work / "previous"
     if entry.exists():
-        entry.rename(work / "previous")
-    staged.rename(entry)
+        entry.rename(previous)
+    try:
+        staged.rename(entry)
+    except OSError as error:
+        if previous.exists():
+            previous.rename(entry)  # put back what was there
+        raise FetchError(f"cannot move the fetched files into {entry}: {error}") from error
 
 
 # --------------------------------------------------------------------------------------------------
