@@ -121,6 +121,31 @@ def read_dictionary(path: str | os.PathLike) -> list[str]:
     return symbols
 
 
+def dictionary_tokenizer(symbols: list[str]):
+    """A ``tokenizers.Tokenizer`` that encodes like fairseq's ``Dictionary.encode_line``.
+
+    fairseq looks up whitespace-separated symbols (sapiens writes a chain as ``"E V Q L ..."``);
+    the template adds ``<s> ... </s>``. Saved as ``tokenizer.json`` by ``minirob convert``, so the
+    converted model ships with its vocabulary. (A BPE-level fairseq dictionary, like roberta-base's,
+    holds GPT-2 token ids as symbols: encode text with the GPT-2 BPE first.)
+    """
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, processors
+
+    backend = Tokenizer(
+        models.WordLevel({symbol: i for i, symbol in enumerate(symbols)}, unk_token="<unk>")
+    )
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    specials = [s for s in (*SPECIAL_SYMBOLS, MASK_SYMBOL) if s in symbols]
+    backend.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
+    bos, eos = symbols.index("<s>"), symbols.index("</s>")
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)],
+    )
+    return backend
+
+
 # --------------------------------------------------------------------------------------- names
 def _normalise_legacy(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """Legacy fairseq names -> current ones; packed ``in_proj_*`` (3H, ...) -> q, k, v."""
