@@ -66,11 +66,19 @@ class MultiHeadSelfAttention(nn.Module):
         self.output = nn.Linear(hidden_size, hidden_size)
 
     def forward(
-        self, x: Tensor, bias: Tensor | None = None, return_weights: bool = False
+        self,
+        x: Tensor,
+        bias: Tensor | None = None,
+        return_weights: bool = False,
+        queries: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """x: (B, T, hidden) -> (B, T, hidden), and the (B, heads, T, T) weights if asked for."""
+        """x: (B, T, hidden) -> (B, T, hidden), and the (B, heads, T, T) weights if asked for.
+
+        ``queries`` (B, Tq, hidden), if given, are the rows that ask (default: all of x); keys and
+        values still come from every row of x, and the output is (B, Tq, hidden).
+        """
         split = "b t (heads d) -> b heads t d"
-        q = rearrange(self.query(x), split, heads=self.num_heads)
+        q = rearrange(self.query(x if queries is None else queries), split, heads=self.num_heads)
         k = rearrange(self.key(x), split, heads=self.num_heads)
         v = rearrange(self.value(x), split, heads=self.num_heads)
         dropout = self.dropout if self.training else 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -69,10 +70,18 @@ class EncoderLayer(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, x: Tensor, bias: Tensor | None = None, trace: Trace | None = None
+        self,
+        x: Tensor,
+        bias: Tensor | None = None,
+        trace: Trace | None = None,
+        queries: Tensor | None = None,
     ) -> Tensor:
-        attended, weights = self.attention(x, bias, return_weights=trace is not None)
-        h = self.attention_norm(x + self.dropout(attended))
+        """x: (B, T, H) -> (B, T, H); or (B, Tq, H) for just the rows ``queries`` (B, Tq, H)."""
+        attended, weights = self.attention(
+            x, bias, return_weights=trace is not None, queries=queries
+        )
+        residual = x if queries is None else queries
+        h = self.attention_norm(residual + self.dropout(attended))
         y = self.output_norm(h + self.dropout(self.feed_forward(h)))
         if trace is not None:
             trace.attentions.append(weights)
@@ -85,7 +94,38 @@ class Encoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x: Tensor, bias: Tensor | None = None, trace: Trace | None = None) -> Tensor:
-        for layer in self.layers:
+    def forward(
+        self,
+        x: Tensor,
+        bias: Tensor | None = None,
+        trace: Trace | None = None,
+        only_at: Tensor | None = None,
+    ) -> Tensor:
+        """(B, T, H) -> (B, T, H); or (N, H) at the N positions where ``only_at`` (B, T) is True.
+
+        ``only_at`` saves the work nobody reads: the last layer still takes keys and values from
+        every token, but runs its queries, feed-forward and norms only for the chosen rows.
+        """
+        *first, last = self.layers
+        for layer in first:
             x = layer(x, bias, trace)
-        return x
+        if only_at is None:
+            return last(x, bias, trace)
+        rows, valid = chosen_rows(only_at)  # (B, Tq) each
+        queries = x.gather(1, rows[..., None].expand(-1, -1, x.shape[-1]))  # (B, Tq, H)
+        return last(x, bias, trace, queries=queries)[valid]  # (N, H), row-major like x[only_at]
+
+
+def chosen_rows(chosen: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, T) bool -> positions (B, Tq) of each row's chosen tokens, in order, and which are real.
+
+    Rows choose different numbers of tokens, so each is padded to the largest count Tq with
+    unchosen positions; ``valid`` (B, Tq) is False on that padding. E.g. chosen = [[0, 1, 0, 1],
+    [1, 0, 0, 0]] -> positions [[1, 3], [0, 1]], valid [[True, True], [True, False]].
+    """
+    counts = chosen.sum(dim=1)  # (B,)
+    width = int(counts.max()) if chosen.numel() else 0
+    # A stable sort of "not chosen" (0 before 1) lists each row's chosen positions first, in order.
+    positions = torch.sort((~chosen).to(torch.uint8), dim=1, stable=True).indices[:, :width]
+    valid = torch.arange(width, device=chosen.device) < counts[:, None]
+    return positions, valid

@@ -147,7 +147,9 @@ class RobertaModel(PreTrainedModel):
         self.pooler = Pooler(config) if add_pooling_layer else None
         self.init_weights()
 
-    def _run(self, input_ids, attention_mask, token_type_ids, trace: Trace | None) -> Tensor:
+    def _run(
+        self, input_ids, attention_mask, token_type_ids, trace: Trace | None, only_at=None
+    ) -> Tensor:
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         x = self.embeddings(input_ids, token_type_ids)
         bias = None
@@ -155,16 +157,28 @@ class RobertaModel(PreTrainedModel):
             bias = padding_mask_to_bias(attention_mask, x.dtype)
         if trace is not None:
             trace.hidden_states.append(x)
-        return self.encoder(x, bias, trace)
+        return self.encoder(x, bias, trace, only_at)
 
     def forward(
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
+        only_at: Tensor | None = None,
     ) -> Tensor:
-        """ids (B, T), mask (B, T) of 1 = token / 0 = padding -> last hidden state (B, T, H)."""
-        return self._run(input_ids, attention_mask, token_type_ids, trace=None)
+        """ids (B, T), mask (B, T) of 1 = token / 0 = padding -> last hidden state (B, T, H).
+
+        With ``only_at`` (B, T) bool: (N, H), the last hidden state at its N True positions only
+        (the same numbers as ``hidden[only_at]``, computed with less work; see Encoder.forward).
+        """
+        if only_at is not None:
+            if tuple(only_at.shape) != tuple(input_ids.shape):
+                raise InputError(
+                    f"predict_at/only_at has shape {tuple(only_at.shape)} but input_ids has "
+                    f"shape {tuple(input_ids.shape)}; they must match"
+                )
+            only_at = only_at.bool()
+        return self._run(input_ids, attention_mask, token_type_ids, None, only_at)
 
     def trace(
         self,
@@ -218,11 +232,10 @@ class RobertaForMaskedLM(PreTrainedModel):
         """-> logits (B, T, V); or (N, V) for the N positions where ``predict_at`` (B, T) is True.
 
         ``predict_at`` is how pretraining saves time: the (H x V) decoder is the largest matmul of
-        a small model, and only the ~15% masked positions need it.
+        a small model, and only the ~15% masked positions need it (nor do they need the last
+        encoder layer's feed-forward at the other positions; see Encoder.forward).
         """
-        hidden = self.roberta(input_ids, attention_mask, token_type_ids)
-        if predict_at is not None:
-            hidden = hidden[predict_at]  # (N, H)
+        hidden = self.roberta(input_ids, attention_mask, token_type_ids, only_at=predict_at)
         return self.lm_head(hidden, self.roberta.embeddings.token.weight)
 
 
