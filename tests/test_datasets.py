@@ -286,6 +286,7 @@ def test_detokenize_restores_quotes_and_punctuation():
     assert datasets.detokenize(["Was", "it", "Ivan", "Allen", "Jr.", "?"]) == "Was it Ivan Allen Jr.?"
     assert datasets.detokenize(["He", "met", "Allen", "Jr.", "."]) == "He met Allen Jr."
     assert datasets.detokenize(["a", "--", "b", ";", "c", ":", "d", "!"]) == "a -- b; c: d!"
+    assert datasets.detokenize(["states", ";", ";"]) == "states;"  # Brown doubles some semicolons
 
 
 def test_load_brown_on_a_small_corpus(tmp_path):
