@@ -46,6 +46,7 @@ TASKS = ("sentiment", "classify", "ner")
 IGNORE = -100  # the label cross_entropy skips: special tokens, padding, continuation subwords
 RECIPE_FILE = "finetune.json"  # what a run directory records about its task and labels
 REPORT_FILE = "report.json"
+SENTIMENT_LABELS = ("negative", "positive")  # load_sentiment's label 0 and 1
 
 
 # ================================================================== examples and labels
@@ -242,6 +243,13 @@ def encode_sentences(
             n_cut, len(sentences), split, max_length, words_lost,
         )
     return features
+
+
+def match_token_types(features: list[dict], config) -> None:
+    """RoBERTa has one segment embedding: zero the segment ids a pair encoding gave (in place)."""
+    if config.type_vocab_size == 1:
+        for feature in features:
+            feature["token_type_ids"] = [0] * len(feature["input_ids"])
 
 
 def collate(features: list[dict], pad_id: int) -> dict[str, Tensor]:
@@ -466,9 +474,7 @@ def finetune(
     test_features = encode(test_examples, "test")
 
     model = build_model(task, start, labels, config.random_init, config.classifier_dropout)
-    if model.config.type_vocab_size == 1:  # RoBERTa has one segment: every token type is 0
-        for feature in (*train_features, *val_features, *test_features):
-            feature["token_type_ids"] = [0] * len(feature["input_ids"])
+    match_token_types([*train_features, *val_features, *test_features], model.config)
 
     pad_id = tokenizer.pad_id
     batches = ShuffledBatches(
@@ -589,4 +595,18 @@ def examples_from_records(records: Iterable, task: str) -> list:
             label = get(record, "label")
             out.append(TextExample(str(text), None if label is None else str(label),
                                    get(record, "pair", "text_pair"), source))
+    return out
+
+
+def sentiment_examples(items: Iterable) -> list[TextExample]:
+    """:func:`minirob.datasets.load_sentiment` rows (label 1/0) -> "positive"/"negative" examples."""
+    return [TextExample(item.text, SENTIMENT_LABELS[int(item.label)]) for item in items]
+
+
+def conll_sentences(sentences: Iterable) -> list[TaggedSentence]:
+    """:func:`minirob.readers.read_conll` sentences (lists of (word, tag)) -> TaggedSentence."""
+    out = []
+    for sentence in sentences:
+        words, tags = zip(*sentence) if sentence else ((), ())
+        out.append(TaggedSentence(list(words), list(tags)))
     return out
