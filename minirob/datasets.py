@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, NamedTuple, Sequence, TypeVar
 
+from tqdm.auto import tqdm
+
 from .errors import DataError, FetchError
 from .readers import Sentence, read_conll
 
@@ -247,7 +249,7 @@ def cache_size(name: str, cache_dir: str | os.PathLike | None = None) -> int:
 PIP_COMMAND: list[str] = [sys.executable, "-m", "pip"]
 
 
-def _client_command(source: Source) -> list[str]:
+def _client_command(source: Source, root: Path) -> list[str]:
     """The command line that downloads ``source``'s archive into the current directory."""
     if source.client == "npm":
         npm = shutil.which("npm")
@@ -255,7 +257,7 @@ def _client_command(source: Source) -> list[str]:
             raise FetchError(
                 f"cannot fetch {source.name!r}: the npm client is not on PATH (it is needed to "
                 f"download {source.spec}; install Node.js/npm, or copy a cache made elsewhere "
-                f"into {cache_root()})"
+                f"into {root})"
             )
         return [npm, "pack", "--loglevel=error", source.spec]
     binary = "--no-binary" if source.client == "pip-sdist" else "--only-binary"
@@ -322,8 +324,6 @@ def _open_archive(handle: BinaryIO, label: str) -> Iterator[dict[str, Callable[[
 
 def _extract(source: Source, archive_path: Path, destination: Path, progress: bool) -> list[str]:
     """Copy the files ``source`` needs out of its archive into ``destination``; return their names."""
-    from tqdm.auto import tqdm
-
     label = f"{archive_path.name} ({source.spec})"
     written: list[str] = []
     # Group wanted paths by the (possibly nested) archive that holds them.
@@ -395,7 +395,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None, progress: bool 
     entry = root / name
     if cached(name, root):
         return entry
-    command = _client_command(source)  # fails early, before touching the cache, if npm is missing
+    command = _client_command(source, root)  # fails early, before touching the cache, if npm is missing
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:

