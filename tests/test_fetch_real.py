@@ -22,7 +22,8 @@ from safetensors import safe_open
 
 from minirob import datasets
 
-pytestmark = [pytest.mark.slow, pytest.mark.network]
+# One worker runs the whole module, so the fresh cache is filled once (scripts/test.sh uses loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.network, pytest.mark.xdist_group("fetch_real")]
 
 
 @pytest.fixture(scope="module")
