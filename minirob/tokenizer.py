@@ -31,6 +31,11 @@ from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
 from .errors import MissingFileError, TokenizerError
 
+class MissingTokenizerFileError(TokenizerError, MissingFileError):
+    """A vocabulary, merges, tokenizer.json or training file does not exist (catchable both as a
+    :class:`TokenizerError` and as a ``FileNotFoundError``)."""
+
+
 # The order a freshly trained vocabulary gives its special tokens: ids 0, 1, 2, 3, 4, as in
 # roberta-base's vocab.json (fairseq's dictionary puts <s>, <pad>, </s>, <unk> first).
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
@@ -183,7 +188,7 @@ class Tokenizer:
         """
         path = Path(path)
         if not path.exists():
-            raise MissingFileError(f"tokenizer path does not exist: {path}")
+            raise MissingTokenizerFileError(f"tokenizer path does not exist: {path}")
         if path.is_file():
             if path.suffix != ".json":
                 raise TokenizerError(
@@ -198,7 +203,7 @@ class Tokenizer:
                 return cls.from_vocab_and_merges(
                     path / vocab_name, path / merges_name, add_prefix_space=bool(add_prefix_space)
                 )
-        raise MissingFileError(
+        raise MissingTokenizerFileError(
             f"{path}: no tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe found"
         )
 
@@ -290,7 +295,7 @@ class Tokenizer:
     @property
     def add_prefix_space(self) -> bool:
         """Whether a space is put before the text, so its first word is encoded like any other."""
-        return bool(_find_byte_level(json.loads(self._backend.to_str()).get("pre_tokenizer"), False))
+        return bool(_find_byte_level(_component_spec(self._backend.pre_tokenizer), False))
 
     @property
     def backend(self) -> tokenizers.Tokenizer:
@@ -308,7 +313,7 @@ class Tokenizer:
         return self._backend.get_vocab(with_added_tokens=True)
 
     def __repr__(self) -> str:
-        model = json.loads(self._backend.to_str())["model"]["type"]
+        model = type(self._backend.model).__name__
         return f"Tokenizer({model}, vocab_size={self.vocab_size}, add_prefix_space={self.add_prefix_space})"
 
     # ----------------------------------------------------------------------------- encoding
@@ -419,11 +424,11 @@ class Tokenizer:
     def _backend_for_words(self) -> tokenizers.Tokenizer:
         """A copy of the backend whose byte-level pre-tokenizer puts a space before each word."""
         if self._words_backend is None:
-            spec = json.loads(self._backend.to_str())
-            if _find_byte_level(spec.get("pre_tokenizer"), None) is None:
+            if _find_byte_level(_component_spec(self._backend.pre_tokenizer), None) is None:
                 self._words_backend = self._backend  # WordPiece etc.: words need no prefix space
             else:
-                self._words_backend = tokenizers.Tokenizer.from_str(json.dumps(_with_prefix_space(spec, True)))
+                spec = _with_prefix_space(json.loads(self._backend.to_str()), True)
+                self._words_backend = tokenizers.Tokenizer.from_str(json.dumps(spec))
         return self._words_backend
 
     def _special_count(self, is_pair: bool, backend: tokenizers.Tokenizer | None = None) -> int:
@@ -519,6 +524,11 @@ def _add_roberta_post_processor(backend: tokenizers.Tokenizer, add_prefix_space:
     )
 
 
+def _component_spec(component) -> dict | None:
+    """The JSON description of one pipeline step (a pre-tokenizer, ...), ``None`` if absent."""
+    return None if component is None else json.loads(component.__getstate__())
+
+
 def _find_byte_level(component: dict | None, default):
     """The ``add_prefix_space`` of a ByteLevel pre-tokenizer, looking inside Sequences."""
     if not component:
@@ -554,7 +564,7 @@ def read_vocab(path: str | os.PathLike) -> dict[str, int]:
     """Read a ``{token: id}`` JSON file (``vocab.json`` / GPT-2's ``encoder.json``), checked."""
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"vocabulary file not found: {path}")
+        raise MissingTokenizerFileError(f"vocabulary file not found: {path}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
@@ -580,7 +590,7 @@ def read_merges(
     line, in priority order. Both halves and their concatenation must be vocabulary tokens."""
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"merges file not found: {path}")
+        raise MissingTokenizerFileError(f"merges file not found: {path}")
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as error:
@@ -641,7 +651,7 @@ def _as_files(source) -> list[Path] | None:
     paths = [Path(item) for item in source]
     for path in paths:
         if not path.is_file():
-            raise MissingFileError(f"training file not found: {path}")
+            raise MissingTokenizerFileError(f"training file not found: {path}")
     return paths
 
 

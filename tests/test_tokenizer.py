@@ -1,0 +1,435 @@
+"""minirob.Tokenizer against transformers' RobertaTokenizerFast built from the same files.
+
+Two vocabularies: GPT-2's real one (fetched through ``minirob.datasets.fetch("gpt2-bpe")``) and one
+trained here on Brown. The reference is rebuilt by transformers from ``vocab.json`` + ``merges.txt``
+alone (never from our tokenizer.json), and every fixture first proves that it really loaded the
+vocabulary: transformers 5 silently ignores ``vocab_file=`` in the constructor and then returns
+ids from a 5-token vocabulary, which would make every comparison meaningless.
+"""
+
+import json
+import shutil
+
+import pytest
+import torch
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from transformers import AutoTokenizer, RobertaTokenizerFast
+
+from minirob import Tokenizer
+from minirob.cli import main as cli_main
+from minirob.datasets import fetch, load_brown
+from minirob.errors import MinirobError, TokenizerError
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# Texts: any unicode (emoji, CJK, combining marks, control characters), plus texts assembled from
+# pieces that stress pre-tokenisation: runs of spaces, tabs and newlines, contractions, digits,
+# and the literal special-token strings (which transformers matches as special tokens).
+PIECES = [" ", "  ", "\n", "\n\n", "\t", " \n ", "Hello", "world", "don't", "they're", "42", "3.14",
+          "naïve", "café", "日本語", "😀", "👩‍👩‍👧", "\u0301", "!", "...", "<s>", "</s>", "<mask>", "<pad>",
+          "Ġ", "\x00", "\u200b", "ß", "İ"]
+texts = st.one_of(
+    st.text(max_size=60),
+    st.lists(st.sampled_from(PIECES), max_size=12).map("".join),
+)
+words = st.lists(st.text(min_size=1, max_size=8).filter(lambda w: not w.isspace()), min_size=0, max_size=8)
+
+
+def reference_from_files(vocab_json, merges_txt, directory, **kwargs):
+    """transformers' tokenizer, built from a directory holding only vocab.json + merges.txt."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(vocab_json, directory / "vocab.json")
+    shutil.copy(merges_txt, directory / "merges.txt")
+    return RobertaTokenizerFast.from_pretrained(str(directory), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def gpt2_files():
+    entry = fetch("gpt2-bpe", progress=False)
+    return entry / "encoder.json", entry / "vocab.bpe"
+
+
+@pytest.fixture(scope="module")
+def gpt2_pair(gpt2_files, tmp_path_factory):
+    """(ours, reference, ours with add_prefix_space, reference with it) on GPT-2's files."""
+    ours = Tokenizer.from_gpt2_files(*gpt2_files)
+    ours_prefix = Tokenizer.from_gpt2_files(*gpt2_files, add_prefix_space=True)
+    directory = tmp_path_factory.mktemp("gpt2_reference")
+    ref = reference_from_files(*gpt2_files, directory)
+    ref_prefix = RobertaTokenizerFast.from_pretrained(str(directory), add_prefix_space=True)
+    # Proof that the reference loaded the real vocabulary: 50,257 GPT-2 tokens + 5 specials, and
+    # GPT-2's published id for "Hello" (15496) and " world" (995).
+    assert ref.vocab_size == 50257 and len(ref) == 50262
+    assert ref.convert_tokens_to_ids("Hello") == 15496
+    assert ref("Hello world")["input_ids"] == [ref.cls_token_id, 15496, 995, ref.sep_token_id]
+    return ours, ref, ours_prefix, ref_prefix
+
+
+@pytest.fixture(scope="module")
+def brown_texts():
+    return [document.text for document in load_brown(progress=False)]
+
+
+@pytest.fixture(scope="module")
+def trained_pair(brown_texts, tmp_path_factory):
+    """A 2,000-token vocabulary trained here (Brown plus some non-Latin text), saved, and the
+    reference built from the saved vocab.json + merges.txt."""
+    corpus = brown_texts[:60] + ["日本語のテキスト 😀😀 naïve café façade"] * 20
+    ours = Tokenizer.train(corpus, vocab_size=2000, min_frequency=2)
+    saved = ours.save(tmp_path_factory.mktemp("trained"))
+    directory = tmp_path_factory.mktemp("trained_reference")
+    ref = reference_from_files(saved / "vocab.json", saved / "merges.txt", directory)
+    ref_prefix = RobertaTokenizerFast.from_pretrained(str(directory), add_prefix_space=True)
+    assert len(ref) == ours.vocab_size == 2000
+    the = ours.token_to_id("Ġthe")
+    assert the is not None and the >= 261 and ref.convert_tokens_to_ids("Ġthe") == the
+    assert ref(" the")["input_ids"] == [0, the, 2]
+    # add_prefix_space given when loading overrides the saved setting.
+    ours_prefix = Tokenizer.from_pretrained(saved, add_prefix_space=True)
+    return ours, ref, ours_prefix, ref_prefix
+
+
+@pytest.fixture(params=["gpt2", "trained"])
+def pair(request):
+    return request.getfixturevalue(f"{request.param}_pair")
+
+
+def reference(ref, text, other=None, **kwargs):
+    """The reference's encoding of one text (or pair), called as a batch of one: transformers'
+    single call drops an empty second text (``if text_pair:``), its batch call keeps it, as we do."""
+    batch = ref([text], None if other is None else [other], return_offsets_mapping=True, **kwargs)
+    return {key: values[0] for key, values in batch.items()} | {"word_ids": batch.word_ids(0)}
+
+
+def assert_same(ours_encoding, ref_encoding):
+    assert ours_encoding.ids == ref_encoding["input_ids"]
+    assert ours_encoding.attention_mask == ref_encoding["attention_mask"]
+    assert ours_encoding.offsets == [tuple(span) for span in ref_encoding["offset_mapping"]]
+    assert ours_encoding.word_ids == ref_encoding["word_ids"]
+
+
+# ------------------------------------------------------------------------ parity with transformers
+
+
+def test_special_token_ids():
+    """Trained vocabularies put RoBERTa's specials first, as roberta-base's vocab.json does."""
+    tok = Tokenizer.train(["some text to learn from"] * 3, vocab_size=300)
+    assert [tok.bos_id, tok.pad_id, tok.eos_id, tok.unk_id, tok.mask_id] == [0, 1, 2, 3, 4]
+    assert [tok.id_to_token(i) for i in range(5)] == ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def test_gpt2_specials_follow_transformers(gpt2_pair):
+    ours, ref, _, _ = gpt2_pair
+    assert ours.vocab_size == len(ref) == 50262
+    assert ours.bos_id == ref.cls_token_id and ours.eos_id == ref.sep_token_id
+    assert ours.pad_id == ref.pad_token_id and ours.unk_id == ref.unk_token_id
+    assert ours.mask_id == ref.mask_token_id
+    assert ours.token_to_id("Hello") == 15496
+
+
+@SETTINGS
+@given(text=texts, other=texts)
+@example(text="", other="")
+@example(text="   ", other="\n\n\n")
+@example(text="Hello <mask>!", other="a</s>b")
+def test_single_and_pair_match_transformers(pair, text, other):
+    ours, ref, _, _ = pair
+    assert_same(ours.encode(text), reference(ref, text))
+    assert_same(ours.encode(text, pair=other), reference(ref, text, other))
+
+
+@SETTINGS
+@given(text=texts)
+@example(text="Hello world")
+def test_add_prefix_space_matches_transformers(pair, text):
+    ours, _, prefixed, ref_prefix = pair
+    assert prefixed.add_prefix_space and not ours.add_prefix_space
+    assert_same(prefixed.encode(text), reference(ref_prefix, text))
+
+
+@SETTINGS
+@given(text=texts, other=texts, max_length=st.integers(5, 24))
+def test_truncation_matches_transformers(pair, text, other, max_length):
+    ours, ref, _, _ = pair
+    expected = reference(ref, text, truncation=True, max_length=max_length)
+    assert_same(ours.encode(text, max_length=max_length), expected)
+    expected = reference(ref, text, other, truncation=True, max_length=max_length)
+    assert_same(ours.encode(text, pair=other, max_length=max_length), expected)
+
+
+@SETTINGS
+@given(batch=st.lists(texts, min_size=1, max_size=5))
+def test_padded_batch_matches_transformers(pair, batch):
+    ours, ref, _, _ = pair
+    got = ours.encode_batch(batch)
+    expected = ref(batch, padding=True, return_tensors="pt", return_offsets_mapping=True)
+    assert torch.equal(got["input_ids"], expected["input_ids"])
+    assert torch.equal(got.attention_mask, expected["attention_mask"])
+    assert got.offsets == [[tuple(span) for span in row] for row in expected["offset_mapping"].tolist()]
+    assert got.word_ids == [expected.word_ids(i) for i in range(len(batch))]
+    assert got.input_ids.dtype == torch.long and got.input_ids.shape == got.attention_mask.shape
+
+
+@SETTINGS
+@given(batch=st.lists(texts, min_size=1, max_size=4), others=st.lists(texts, min_size=4, max_size=4))
+def test_padded_pair_batch_with_truncation_matches_transformers(pair, batch, others):
+    ours, ref, _, _ = pair
+    others = others[: len(batch)]
+    got = ours.encode_batch(batch, pairs=others, max_length=12, padding="max_length")
+    expected = ref(batch, others, truncation=True, max_length=12, padding="max_length", return_tensors="pt")
+    assert got.input_ids.shape == (len(batch), 12)
+    assert torch.equal(got.input_ids, expected["input_ids"])
+    assert torch.equal(got.attention_mask, expected["attention_mask"])
+
+
+@SETTINGS
+@given(sentence=words)
+@example(sentence=["New", "York", "is", "big", "."])
+def test_words_match_transformers(pair, sentence):
+    ours, _, _, ref_prefix = pair
+    assert_same(ours.encode_words(sentence), reference(ref_prefix, sentence, is_split_into_words=True))
+    got = ours.encode_words_batch([sentence, ["x"]])
+    expected = ref_prefix([sentence, ["x"]], is_split_into_words=True, padding=True, return_tensors="pt")
+    assert torch.equal(got.input_ids, expected["input_ids"])
+    assert got.word_ids == [expected.word_ids(0), expected.word_ids(1)]
+
+
+def test_words_truncation_and_word_indices(gpt2_pair):
+    """Hand check: word_ids point back into the word list, through truncation."""
+    ours, _, _, _ = gpt2_pair
+    sentence = ["Tokenization", "is", "fun"]
+    encoding = ours.encode_words(sentence)
+    assert encoding.tokens[0] == "<s>" and encoding.tokens[-1] == "</s>"
+    words_of_tokens = ["".join(t for t, w in zip(encoding.tokens, encoding.word_ids) if w == i) for i in range(3)]
+    assert words_of_tokens == ["ĠTokenization", "Ġis", "Ġfun"]
+    assert encoding.word_ids[0] is None and encoding.word_ids[-1] is None
+    short = ours.encode_words(sentence, max_length=4)
+    assert len(short) == 4 and short.ids[-1] == ours.eos_id and short.word_ids[1] == 0
+
+
+# ------------------------------------------------------------------------ decoding
+
+
+@SETTINGS
+@given(text=texts)
+@example(text="")
+@example(text=" leading and trailing  \n")
+def test_decode_inverts_encode(pair, text):
+    ours, ref, _, _ = pair
+    plain = ours.encode(text, add_special_tokens=False).ids
+    assert ours.decode(plain, skip_special_tokens=False) == text  # byte-level: exact for any string
+    if not any(special in text for special in ("<s>", "</s>", "<pad>", "<mask>", "<unk>")):
+        assert ours.decode(ours.encode(text).ids) == text
+        assert ours.decode(torch.tensor(ours.encode(text).ids)) == text
+    assert ours.decode(ours.encode(text).ids, skip_special_tokens=False) == ref.decode(
+        ref(text)["input_ids"], skip_special_tokens=False, clean_up_tokenization_spaces=False
+    )
+
+
+def test_decode_batch_skips_padding(gpt2_pair):
+    ours, _, _, _ = gpt2_pair
+    batch = ours.encode_batch(["Hello world", "a"])
+    assert batch.input_ids[1, -1].item() == ours.pad_id
+    assert ours.decode_batch(batch.input_ids) == ["Hello world", "a"]
+
+
+# ------------------------------------------------------------------------ save / load
+
+
+def test_save_and_reload_every_layout(trained_pair, tmp_path):
+    ours, _, _, _ = trained_pair
+    directory = ours.save(tmp_path / "tok")
+    assert sorted(p.name for p in directory.iterdir()) == ["merges.txt", "tokenizer.json", "vocab.json"]
+    assert json.loads((directory / "vocab.json").read_text())["<mask>"] == 4
+    assert (directory / "merges.txt").read_text().startswith("#version: 0.2\n")
+    text = "The jury said 日本語 😀 it's 1961."
+    expected = ours.encode(text, pair="and more").ids
+    assert Tokenizer.from_pretrained(directory).encode(text, pair="and more").ids == expected
+    assert Tokenizer.from_pretrained(directory / "tokenizer.json").encode(text, pair="and more").ids == expected
+    (directory / "tokenizer.json").unlink()  # now only roberta-base's layout is left
+    assert Tokenizer.from_pretrained(directory).encode(text, pair="and more").ids == expected
+
+
+def test_gpt2_save_keeps_ids(gpt2_pair, tmp_path):
+    """The appended specials are written into vocab.json, so reloading keeps every id."""
+    ours, _, _, _ = gpt2_pair
+    directory = ours.save(tmp_path / "gpt2")
+    (directory / "tokenizer.json").unlink()
+    again = Tokenizer.from_pretrained(directory)
+    assert again.vocab_size == 50262 and again.mask_id == ours.mask_id
+    assert again.encode("Hello <mask>!").ids == ours.encode("Hello <mask>!").ids
+
+
+def test_gpt2_directory_layout(gpt2_files, gpt2_pair):
+    """A directory holding encoder.json + vocab.bpe (the fetch cache) loads as GPT-2's files."""
+    ours, _, _, _ = gpt2_pair
+    loaded = Tokenizer.from_pretrained(gpt2_files[0].parent)
+    assert loaded.encode("Hello world").ids == ours.encode("Hello world").ids
+
+
+def test_train_from_files_equals_train_from_texts(tmp_path, brown_texts):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(brown_texts[:10]) + "\n", encoding="utf-8")
+    from_file = Tokenizer.train([corpus], vocab_size=600)
+    from_string_path = Tokenizer.train(str(corpus), vocab_size=600)
+    from_lines = Tokenizer.train(iter(corpus.read_text(encoding="utf-8").splitlines()), vocab_size=600)
+    assert from_file.vocab_size == 600
+    assert from_file.get_vocab() == from_string_path.get_vocab() == from_lines.get_vocab()
+
+
+def test_bert_wordpiece_tokenizer_json_matches_transformers():
+    """Any tokenizer.json loads, here MiniLM's real uncased WordPiece one (the MiniLM checkpoint's
+    files): ids, segment ids, offsets and word ids equal transformers' tokenizer for that directory."""
+    entry = fetch("minilm", progress=False)
+    ours = Tokenizer.from_pretrained(entry / "tokenizer.json")
+    ref = AutoTokenizer.from_pretrained(str(entry))
+    assert ours.vocab_size == len(ref) == 30522
+    assert [ours.bos_id, ours.eos_id, ours.pad_id, ours.unk_id, ours.mask_id] == [101, 102, 0, 100, 103]
+    for text, other in [("Hello, World! naïve", "second one"), ("", "x"), ("日本 😀 don't", "")]:
+        got = ours.encode(text, pair=other)
+        expected = reference(ref, text, other)
+        assert_same(got, expected)
+        assert got.type_ids == expected["token_type_ids"]
+    # The file asks for padding to 128 and truncation; the wrapper drops both, callers choose.
+    assert len(ours.encode("short")) == 3
+    batch = ours.encode_batch(["a b", "c"], pairs=["d", "e f"])
+    assert batch.token_type_ids.tolist() == ref(["a b", "c"], ["d", "e f"], padding=True)["token_type_ids"]
+    words = ours.encode_words(["Tokenizers", "split"])
+    assert words.word_ids == ref(["Tokenizers", "split"], is_split_into_words=True).word_ids()
+
+
+# ------------------------------------------------------------------------ bad input
+
+
+def test_missing_files(tmp_path, gpt2_files):
+    with pytest.raises(TokenizerError, match="does not exist.*nowhere"):
+        Tokenizer.from_pretrained(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="merges file not found.*merges.txt"):
+        Tokenizer.from_vocab_and_merges(gpt2_files[0], tmp_path / "merges.txt")
+    with pytest.raises(TokenizerError, match="vocabulary file not found"):
+        Tokenizer.from_gpt2_files(tmp_path / "encoder.json", gpt2_files[1])
+    with pytest.raises(TokenizerError, match="no tokenizer.json, vocab.json"):
+        Tokenizer.from_pretrained(tmp_path)
+    with pytest.raises(TokenizerError, match="training file not found"):
+        Tokenizer.train([tmp_path / "missing.txt"], vocab_size=300)
+
+
+def test_malformed_vocab_names_file_and_line(tmp_path):
+    merges = tmp_path / "merges.txt"
+    merges.write_text("#version: 0.2\n")
+    vocab = tmp_path / "vocab.json"
+    vocab.write_text('{\n  "a": 0,\n  "b": 1,\n  "c" 2\n}\n')
+    with pytest.raises(TokenizerError, match=r"vocab.json:4: not valid JSON"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    vocab.write_text('{"a": 0, "b": "one"}')
+    with pytest.raises(TokenizerError, match=r"token 'b' has id 'one'"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    vocab.write_text('{"a": 0, "b": 0}')
+    with pytest.raises(TokenizerError, match=r"id 0 is given to both 'a' and 'b'"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    vocab.write_text('["a", "b"]')
+    with pytest.raises(TokenizerError, match="expected a JSON object"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+
+
+def test_malformed_merges_names_file_and_line(tmp_path):
+    vocab = tmp_path / "vocab.json"
+    vocab.write_text(json.dumps({"a": 0, "b": 1, "ab": 2, "c": 3}))
+    merges = tmp_path / "merges.txt"
+    merges.write_text("#version: 0.2\na b\nabc\n")
+    with pytest.raises(TokenizerError, match=r"merges.txt:3: expected two tokens .* 'abc'"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    merges.write_text("#version: 0.2\na b\nab z\n")
+    with pytest.raises(TokenizerError, match=r"merges.txt:3: the merge 'ab z' needs token 'z', which is not in"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    merges.write_text("a b\nab c\n")  # 'abc' (the merged token) is missing from the vocabulary
+    with pytest.raises(TokenizerError, match=r"merges.txt:2: .* needs token 'abc'"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    merges.write_bytes(b"a b\n\xff\xfe\n")
+    with pytest.raises(TokenizerError, match="not UTF-8"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+
+
+def test_malformed_tokenizer_json(tmp_path):
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"version": "1.0",\n "model": {\n')
+    with pytest.raises(TokenizerError, match=r"tokenizer.json:3: not valid JSON"):
+        Tokenizer.from_pretrained(bad)
+    bad.write_text('{"version": "1.0"}')
+    with pytest.raises(TokenizerError, match="no 'model' entry"):
+        Tokenizer.from_pretrained(tmp_path)
+    bad.write_text('{"version": "1.0", "model": {"type": "Nonsense"}}')
+    with pytest.raises(TokenizerError, match="cannot read it"):
+        Tokenizer.from_pretrained(bad)
+
+
+def test_text_that_is_not_a_string(gpt2_pair):
+    ours, _, _, _ = gpt2_pair
+    for call, message in [
+        (lambda: ours.encode(42), "text must be a str, got int"),
+        (lambda: ours.encode(b"bytes"), "text must be a str, got bytes"),
+        (lambda: ours.encode("ok", pair=["list"]), "pair must be a str, got list"),
+        (lambda: ours.encode_batch(["ok", None]), r"texts\[1\] must be a str, got NoneType"),
+        (lambda: ours.encode_batch("not a list"), "texts must be a list of str"),
+        (lambda: ours.encode_batch(["a"], pairs=["b", "c"]), "1 texts but 2 pairs"),
+        (lambda: ours.encode_words(["fine", 3.5]), r"words\[1\] must be a str, got float"),
+        (lambda: ours.encode_words_batch([["a"], "b c"]), r"sentences\[1\] must be a list of str"),
+        (lambda: ours.tokenize(None), "text must be a str"),
+        (lambda: Tokenizer.train(["fine", 7], vocab_size=300), "training text #1 must be a str"),
+        (lambda: Tokenizer.train(["text"], vocab_size=100), "vocab_size=100 is too small"),
+        (lambda: ours.decode([15496, 50262]), r"token id 50262 is not in the vocabulary \(ids 0..50261\)"),
+        (lambda: ours.decode([-1]), "token id -1"),
+        (lambda: ours.encode_batch(["a"], padding="sideways"), "padding='sideways'"),
+        (lambda: ours.encode_batch(["a"], padding="max_length"), "needs max_length"),
+    ]:
+        with pytest.raises(TokenizerError, match=message):
+            call()
+
+
+def test_max_length_too_small(gpt2_pair):
+    ours, _, _, _ = gpt2_pair
+    assert len(ours.encode("Hello world", max_length=3)) == 3  # <s> Hello </s>: smallest that fits
+    with pytest.raises(TokenizerError, match="max_length=2 is too small.*single text take 2"):
+        ours.encode("Hello world", max_length=2)
+    with pytest.raises(TokenizerError, match="max_length=4 is too small.*pair take 4"):
+        ours.encode("Hello", pair="world", max_length=4)
+    with pytest.raises(TokenizerError, match="max_length=0"):
+        ours.encode_batch(["Hello"], max_length=0)
+    with pytest.raises(TokenizerError, match="max_length=1"):
+        ours.encode_words(["Hello"], max_length=1)
+    with pytest.raises(TokenizerError, match="max_length must be an int"):
+        ours.encode("Hello", max_length=3.0)
+    # A failed call leaves no truncation behind.
+    assert len(ours.encode("Hello world again")) == 5
+
+
+# ------------------------------------------------------------------------ command line
+
+
+def test_cli_train_and_show(tmp_path, capsys, brown_texts):
+    corpus = tmp_path / "brown.txt"
+    corpus.write_text("\n".join(brown_texts[:20]), encoding="utf-8")
+    out = tmp_path / "tok"
+    assert cli_main(["tokenize", "train", str(corpus), "--vocab-size", "700", "--out", str(out)]) == 0
+    tok = Tokenizer.from_pretrained(out)
+    assert tok.vocab_size == 700
+    capsys.readouterr()
+    assert cli_main(["tokenize", "show", str(out), "The jury said it."]) == 0
+    printed = capsys.readouterr().out
+    encoding = tok.encode("The jury said it.")
+    assert printed.splitlines()[-1] == "ids: " + " ".join(map(str, encoding.ids))
+    for token in encoding.tokens:
+        assert f" {token} " in printed
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    assert cli_main(["tokenize", "show", str(tmp_path / "none"), "x"]) == 1
+    assert cli_main(["tokenize", "train", str(tmp_path / "no.txt"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("minirob tokenize: error:") for line in err)
+    assert "Traceback" not in "".join(err)
+
+
+def test_errors_are_minirob_errors():
+    assert issubclass(TokenizerError, MinirobError) and issubclass(TokenizerError, ValueError)
