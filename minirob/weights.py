@@ -245,10 +245,12 @@ def load_pretrained(cls, path, config: RobertaConfig | None = None, **overrides:
     if overrides:
         config = dataclasses.replace(config, **overrides)
     renamed, unknown = hf_to_minirob(hf_state, config)
-    if not any(k.startswith("backbone:") for k in renamed):
+    if "backbone:embeddings.token.weight" not in renamed:  # e.g. GPT-2, or a ViT (BERT-like layers)
+        found = sum(k.startswith("backbone:") for k in renamed)
         raise CheckpointError(
-            f"{path}: none of its {len(hf_state)} weights is a RoBERTa/BERT encoder weight "
-            f"(first keys: {', '.join(list(hf_state)[:3])}); is this another architecture?"
+            f"{path}: no RoBERTa/BERT word-embedding table among its {len(hf_state)} weights "
+            f"({found} have encoder-like names; first keys: {', '.join(list(hf_state)[:3])}); "
+            "is this another architecture?"
         )
     standalone = cls is RobertaModel
     model = cls(config)

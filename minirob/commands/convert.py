@@ -85,14 +85,14 @@ def copy_vocabulary(source: Path, out: Path, fairseq: bool) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import MissingFileError
+    from ..errors import MinirobError, MissingFileError
     from ..weights import _hf_class_name, _is_fairseq, read_checkpoint
 
     source, out = args.source, args.out
     if not source.exists():
         raise MissingFileError(f"no checkpoint at {source}")
     if (out / "model.safetensors").exists() and not args.force:
-        raise FileExistsError(f"{out} already holds a model.safetensors; pass --force to overwrite")
+        raise MinirobError(f"{out} already holds a model.safetensors; pass --force to overwrite")
     fairseq = _is_fairseq(source)
     config, hf_state = read_checkpoint(source)
     cls = choose_model(hf_state, args.model)
