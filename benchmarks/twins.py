@@ -25,11 +25,16 @@ def build_minirob(class_name: str, config: minirob.RobertaConfig, seed: int = 0)
     return cls(config, **POOLER_FREE) if class_name == "RobertaModel" else cls(config)
 
 
+def build_transformers(class_name: str, config: minirob.RobertaConfig) -> nn.Module:
+    """transformers' class of that name for minirob's config, with its default attention."""
+    hf_config = transformers.RobertaConfig(**config.to_hf_dict())
+    cls = getattr(transformers, class_name)
+    return cls(hf_config, **POOLER_FREE) if class_name == "RobertaModel" else cls(hf_config)
+
+
 def hf_twin(model: nn.Module) -> nn.Module:
-    """transformers' class of the same name, with transformers' default attention, same weights."""
-    hf_config = transformers.RobertaConfig(**model.config.to_hf_dict())
-    cls = getattr(transformers, model.hf_architecture)
-    twin = cls(hf_config, **POOLER_FREE) if model.hf_architecture == "RobertaModel" else cls(hf_config)
+    """transformers' class of the same name and shape as ``model``, holding the same weights."""
+    twin = build_transformers(model.hf_architecture, model.config)
     missing, unexpected = twin.load_state_dict(minirob_to_hf(model), strict=False)
     # The only weights the mapping does not write are transformers' tied copies of the decoder.
     untied = [name for name in missing if not name.startswith("lm_head.decoder.")]

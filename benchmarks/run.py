@@ -1,0 +1,204 @@
+"""Run the benchmarks of issue 9 and write ``benchmarks/results.md`` and ``results.json``.
+
+    python -m benchmarks.run                          # everything (about 45 min on 2 busy cores)
+    python -m benchmarks.run --only pretrain,utilisation --repeats 20
+    python -m benchmarks.run --only quality --minutes 10   # time to quality: 2 x 10 min + evals
+    python -m benchmarks.run --device cuda             # the same on a GPU, reported separately
+    python -m benchmarks.run --toy --out /tmp/b        # a seconds-long smoke run on toy shapes
+
+Sections (``--only``): pretrain, inference, finetune (speed, interleaved pairs, see harness.py),
+memory (peak RSS per workload, one subprocess per side, see memory.py), utilisation (FLOP/s of the
+pretraining step over the measured matmul peak, see peak.py) and quality (held-out MLM accuracy
+after 20%, 50% and 100% of ``--minutes`` of pretraining on Brown, see time_to_quality.py).
+
+Results accumulate: a run replaces the sections it ran (for its device) and keeps the others, so
+the table can be built from several shorter runs on a shared machine. Every section records when
+it ran and the load average around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import minirob
+
+from . import finetune_step, inference, memory, peak, pretrain_step
+from .report import write_markdown
+
+SECTIONS = ("pretrain", "inference", "finetune", "memory", "utilisation", "quality")
+SPEED = {"pretrain": pretrain_step, "inference": inference, "finetune": finetune_step}
+TARGETS = {"pretrain": 1.5, "inference": 1.0, "finetune": 1.0}
+DEFAULT_REPEATS = {"pretrain": 15, "inference": 8, "finetune": 5}
+
+# A model small enough for a smoke test to run every workload in seconds.
+TOY = dict(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+           intermediate_size=64, max_position_embeddings=66)
+
+
+def workloads(section: str, toy: bool) -> list[dict]:
+    """The (preset, batch, length) cases of a speed section, as in the issue."""
+    if toy:
+        shapes = {"pretrain": [(8, 64)], "inference": [(4, 32), (1, 64)], "finetune": [(4, 32)]}
+    else:
+        shapes = {"pretrain": [(32, 128)], "inference": [(8, 128), (1, 512)], "finetune": [(8, 128)]}
+    preset = "tiny" if section == "pretrain" else "base"
+    overrides = TOY if toy else {}
+    return [{"bench": section, "preset": preset, "overrides": overrides, "batch": b, "length": t}
+            for b, t in shapes[section]]
+
+
+def config_of(case: dict) -> minirob.RobertaConfig:
+    return getattr(minirob.RobertaConfig, case["preset"])(**case["overrides"])
+
+
+def stamp() -> dict:
+    return {"utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "loadavg": os.getloadavg()[0]}
+
+
+def machine(device: torch.device) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import transformers
+
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def run_speed(section: str, args, device: torch.device) -> list[dict]:
+    repeats = args.repeats or DEFAULT_REPEATS[section]
+    results = []
+    for case in workloads(section, args.toy):
+        for precision in args.precisions:
+            start = stamp()
+            with tqdm(total=repeats, desc=f"{section} {case['batch']}x{case['length']} {precision}",
+                      disable=args.quiet) as bar:
+                comparison = SPEED[section].benchmark(
+                    config_of(case), batch=case["batch"], length=case["length"],
+                    precision=precision, device=device, repeats=repeats, warmup=args.warmup,
+                    progress=bar)
+            results.append({**comparison.to_json(), "case": {**case, "precision": precision},
+                            "target": TARGETS[section], "started": start, "ended": stamp()})
+    return results
+
+
+def run_memory(sections: list[str], args, device: torch.device) -> list[dict]:
+    results = []
+    cases = [(case, precision) for section in sections for case in workloads(section, args.toy)
+             for precision in args.precisions]
+    for case, precision in tqdm(cases, desc="memory", disable=args.quiet):
+        spec = {**case, "precision": precision, "device": str(device), "threads": args.threads,
+                "steps": 2}
+        results.append({"case": spec, **memory.compare(spec), "measured": stamp()})
+    return results
+
+
+def run_utilisation(pretrain_results: list[dict], args, device: torch.device) -> list[dict]:
+    """Achieved FLOP/s of each side's pretraining step over the matmul peak at that precision."""
+    results = []
+    for entry in pretrain_results:
+        precision = entry["case"]["precision"]
+        size = 256 if args.toy else 2048
+        peak_flops = peak.matmul_peak(device, precision, size=size)
+        row = {"precision": precision, "matmul_peak_flops": peak_flops, "matmul_size": size,
+               "measured": stamp()}
+        for side in ("minirob", "transformers"):
+            seconds = sorted(entry[f"{side}_s"])
+            flops = entry["summary"][f"{side}_flops"]
+            row[side] = {
+                "flops_per_step": flops,
+                "flops_per_s_median": flops / seconds[len(seconds) // 2],
+                "utilisation_median": flops / seconds[len(seconds) // 2] / peak_flops,
+                "utilisation_best": flops / seconds[0] / peak_flops,
+            }
+        results.append(row)
+    return results
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections (default all): {', '.join(SECTIONS)}")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (reported separately)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument("--repeats", type=int, default=0,
+                        help="timed pairs per case (default: pretrain 15, inference 8, finetune 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed pairs per case")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="time-to-quality budget per model; checkpoints at 20/50/100%%")
+    parser.add_argument("--toy", action="store_true", help="toy shapes: a smoke test, not a result")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent),
+                        help="directory for results.md and results.json")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible to torch here")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    everything = json.loads(path.read_text()) if path.exists() else {}
+    results = everything.setdefault(args.device, {})
+    results["machine"] = machine(device)
+    results["toy"] = args.toy
+
+    def save():
+        path.write_text(json.dumps(everything, indent=1))
+        write_markdown(everything, out / "results.md")
+
+    for section in ("pretrain", "inference", "finetune"):
+        if section in args.sections:
+            results[section] = run_speed(section, args, device)
+            save()
+    if "utilisation" in args.sections:
+        if "pretrain" not in results:
+            raise SystemExit("utilisation needs the pretrain section (run it first or together)")
+        results["utilisation"] = run_utilisation(results["pretrain"], args, device)
+        save()
+    if "memory" in args.sections:
+        speed = [s for s in SPEED if s in args.sections] or list(SPEED)
+        results["memory"] = run_memory(speed, args, device)
+        save()
+    if "quality" in args.sections:
+        from .time_to_quality import time_to_quality
+
+        results["quality"] = time_to_quality(minutes=args.minutes, device=device, toy=args.toy,
+                                             progress=not args.quiet)
+        save()
+    save()
+    return everything
+
+
+if __name__ == "__main__":
+    main()
