@@ -249,19 +249,30 @@ def cache_size(name: str, cache_dir: str | os.PathLike | None = None) -> int:
 PIP_COMMAND: list[str] = [sys.executable, "-m", "pip"]
 
 
-def _client_command(source: Source, root: Path) -> list[str]:
-    """The command line that downloads ``source``'s archive into the current directory."""
+def _check_client(source: Source, root: Path) -> None:
+    """Fail early, before touching the cache, when the npm client is missing (pip is run by this
+    very Python, so it is there whenever minirob could be installed)."""
+    if source.client == "npm" and shutil.which("npm") is None:
+        raise FetchError(
+            f"cannot fetch {source.name!r}: the npm client is not on PATH (it is needed to "
+            f"download {source.spec}; install Node.js/npm, or copy a cache made elsewhere into {root})"
+        )
+
+
+def _client_command(source: Source, workdir: Path) -> list[str]:
+    """The command line that downloads ``source``'s archive into ``workdir``/download.
+
+    pip gets the pinned hash too, through a requirements file (``--require-hashes``), so it
+    refuses a wrong archive *before* preparing an sdist's metadata, which runs its ``setup.py``.
+    npm checks the registry's own integrity hash; ours is checked after the download, for both.
+    """
     if source.client == "npm":
-        npm = shutil.which("npm")
-        if npm is None:
-            raise FetchError(
-                f"cannot fetch {source.name!r}: the npm client is not on PATH (it is needed to "
-                f"download {source.spec}; install Node.js/npm, or copy a cache made elsewhere "
-                f"into {root})"
-            )
-        return [npm, "pack", "--loglevel=error", source.spec]
+        return [shutil.which("npm") or "npm", "pack", "--loglevel=error", source.spec]
+    requirements = workdir / "requirements.txt"
+    requirements.write_text(f"{source.spec} --hash=sha256:{source.sha256}\n")
     binary = "--no-binary" if source.client == "pip-sdist" else "--only-binary"
-    return [*PIP_COMMAND, "download", "--no-deps", binary, ":all:", "--dest", ".", source.spec]
+    return [*PIP_COMMAND, "download", "--no-deps", binary, ":all:", "--require-hashes",
+            "-r", str(requirements), "--dest", "."]  # fmt: skip
 
 
 def _run_client(command: list[str], workdir: Path, source: Source, progress: bool) -> None:
@@ -283,9 +294,16 @@ def _run_client(command: list[str], workdir: Path, source: Source, progress: boo
         raise FetchError(f"cannot fetch {source.name!r}: could not start {command[0]!r}: {error}") from error
     if result.returncode != 0:
         said = "(its output is above)" if on_terminal else result.stdout.decode(errors="replace").strip()[-3000:]
+        pip_got = re.search(r"DO NOT MATCH THE HASHES.*?Got\s+([0-9a-f]{64})", said, re.DOTALL)
+        if pip_got:  # pip compared the archive with the hash we gave it, before running anything
+            raise FetchError(
+                f"checksum mismatch for {source.spec} ({source.archive}): expected sha256 "
+                f"{source.sha256}, got {pip_got[1]}; the download is corrupt or the package changed"
+            )
         raise FetchError(
-            f"cannot fetch {source.name!r}: `{' '.join(command)}` failed with exit code "
-            f"{result.returncode} (is the registry reachable?)\n{said}"
+            f"cannot fetch {source.name!r} ({source.spec}, pinned sha256 {source.sha256}): "
+            f"`{' '.join(command)}` failed with exit code {result.returncode} (is the registry "
+            f"reachable? does the archive match the pinned hash?)\n{said}"
         )
 
 
@@ -395,7 +413,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None, progress: bool 
     entry = root / name
     if cached(name, root):
         return entry
-    command = _client_command(source, root)  # fails early, before touching the cache, if npm is missing
+    _check_client(source, root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -411,7 +429,7 @@ def fetch(name: str, cache_dir: str | os.PathLike | None = None, progress: bool 
             download, staged = work / "download", work / name
             download.mkdir()
             staged.mkdir()
-            _run_client(command, download, source, progress)
+            _run_client(_client_command(source, work), download, source, progress)
             archive = download / source.archive
             if not archive.is_file():
                 found = ", ".join(p.name for p in download.iterdir()) or "nothing"

