@@ -4,6 +4,7 @@ sentence.
     minirob tokenize train corpus.txt more.txt --vocab-size 8192 --out tok/
     minirob tokenize show tok/ "Tokenizers split words into pieces."
     minirob tokenize show gpt2-bpe "Hello world"      # GPT-2's real vocabulary (fetched once)
+    minirob tokenize speed                             # tokens/s: Rust library vs minirob.bpe
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("text", help="the sentence to encode")
     show.add_argument("--pair", help="a second text, encoded as a pair with the first")
     show.set_defaults(func=run_show)
+
+    speed = actions.add_parser(
+        "speed", help="encoding speed (tokens/s) on the Brown corpus: tokenizers vs the from-scratch BPE"
+    )
+    speed.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (default 3)")
+    speed.add_argument("--every", type=int, default=1, help="use every N-th Brown sentence (default 1: all)")
+    speed.set_defaults(func=run_speed)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -70,4 +78,55 @@ def run_show(args: argparse.Namespace) -> int:
         span = "" if sequence is None else repr(texts[sequence][start:end])
         print(f"{i:>4}  {token_id:>6}  {token:<16} {span}")
     print("ids:", " ".join(map(str, encoding.ids)))
+    return 0
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    """Time both encoders on the same Brown sentences with GPT-2's files, interleaved round by round
+    (the machine's load changes over time; ratios from one round are comparable, absolute numbers
+    from different moments are not). The from-scratch cache is emptied before each of its runs."""
+    import statistics
+    import time
+
+    from ..bpe import ByteLevelBPE
+    from ..datasets import fetch, load_brown
+    from ..errors import InputError
+    from ..tokenizer import Tokenizer
+
+    if args.rounds < 1 or args.every < 1:
+        raise InputError(f"--rounds and --every must be >= 1, got {args.rounds} and {args.every}")
+    entry = fetch("gpt2-bpe")
+    sentences = [s for document in load_brown() for s in document.sentences][:: args.every]
+    fast = Tokenizer.from_gpt2_files(entry / "encoder.json", entry / "vocab.bpe")
+    scratch = ByteLevelBPE.from_files(entry / "encoder.json", entry / "vocab.bpe")
+
+    def rust_batch():
+        return [e.ids for e in fast.backend.encode_batch(sentences, add_special_tokens=False)]
+
+    def rust_one_by_one():
+        return [fast.backend.encode(s, add_special_tokens=False).ids for s in sentences]
+
+    def from_scratch():
+        scratch.cache.clear()
+        return [scratch.encode(s) for s in sentences]
+
+    runs = {"tokenizers, encode_batch": rust_batch, "tokenizers, one call per sentence": rust_one_by_one,
+            "minirob.bpe (pure Python, per-word cache)": from_scratch}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    tokens = None
+    for round_number in range(1, args.rounds + 1):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            ids = run()
+            seconds[name].append(time.perf_counter() - start)
+            count = sum(map(len, ids))
+            if tokens is not None and count != tokens:
+                raise InputError(f"{name} produced {count} tokens, expected {tokens}")
+            tokens = count
+        print(f"round {round_number}/{args.rounds} done", flush=True)
+    print(f"{len(sentences)} Brown sentences, {tokens} GPT-2 tokens; median of {args.rounds} rounds:")
+    reference = statistics.median(seconds["tokenizers, one call per sentence"])
+    for name, times in seconds.items():
+        median = statistics.median(times)
+        print(f"  {name:<44} {tokens / median:>12,.0f} tokens/s   {median / reference:5.2f}x the time")
     return 0
