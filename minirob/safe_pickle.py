@@ -43,6 +43,10 @@ class Opaque:
     """
 
     qualified_name = "?"
+    # Class-level defaults: pickle's NEWOBJ builds the object without calling __init__.
+    args: tuple = ()
+    kwargs: dict = {}
+    state: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
