@@ -53,7 +53,7 @@ from typing import BinaryIO, Callable, Iterator, NamedTuple, Sequence, TypeVar
 from tqdm.auto import tqdm
 
 from .errors import DataError, FetchError
-from .readers import Sentence, read_conll
+from .readers import Sentence, read_conll, text_lines
 
 # --------------------------------------------------------------------------------------------------
 # The registry of sources
@@ -573,7 +573,7 @@ def _parse_brown_file(path: Path) -> list[list[str]]:
     ``word/tag`` tokens (the tag follows the *last* slash: ``1-1/2/cd`` is the word ``1-1/2``)."""
     paragraphs: list[list[str]] = []
     current: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="ascii").splitlines(), start=1):
+    for number, line in enumerate(text_lines(path.read_text(encoding="ascii")), start=1):
         if not line.strip():
             if current:
                 paragraphs.append(current)
@@ -601,7 +601,7 @@ def load_brown(cache_dir: str | os.PathLike | None = None, progress: bool = True
     """
     entry = fetch("brown", cache_dir, progress=progress)
     genres: dict[str, str] = {}
-    for number, line in enumerate((entry / "cats.txt").read_text().splitlines(), start=1):
+    for number, line in enumerate(text_lines((entry / "cats.txt").read_text()), start=1):
         if line.strip():
             parts = line.split()
             if len(parts) != 2:
@@ -664,7 +664,7 @@ class SentimentSet:
 def read_sentiment_file(path: Path) -> list[tuple[str, float, str]]:
     """Rows ``(id, mean rating, text)`` of a ``*_GroundTruth.txt`` file (tab-separated, CRLF)."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         cells = line.split("\t", 2)

@@ -17,6 +17,7 @@ name the file and, where there is one, the line.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -44,6 +45,19 @@ def _read_utf8(path: Path) -> str:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def text_lines(text: str) -> list[str]:
+    """Lines of ``text``, split at ``\\n`` only (a ``\\r`` before it is dropped).
+
+    ``str.splitlines`` also splits at ``\\x1c``..``\\x1e``, ``\\x85`` and ``\\u2028``, which
+    tweets and JSON strings do contain; splitting there would cut a token or a JSON line in two and
+    shift every line number after it.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line does not start another
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _nonempty(path: Path, text: str) -> str:
@@ -104,7 +118,7 @@ def _table_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]
     text = _nonempty(path, _read_utf8(path))
     if fmt == "jsonl":
         rows, columns = [], {}
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text_lines(text), start=1):
             if not line.strip():
                 continue
             try:
@@ -116,7 +130,8 @@ def _table_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]
             columns.update(dict.fromkeys(row))
             rows.append((number, row))
         return list(columns), rows
-    reader = csv.DictReader(text.splitlines(), delimiter="," if fmt == "csv" else "\t")
+    # newline="": the csv module itself handles line ends, including newlines inside quoted cells.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
     columns = list(reader.fieldnames or [])
     rows = []
     for row in reader:
@@ -214,7 +229,7 @@ def read_conll(
     if bio not in ("repair", "strict", "keep"):
         raise DataError(f"bio must be 'repair', 'strict' or 'keep', got {bio!r}")
     path = _existing(path)
-    lines = _nonempty(path, _read_utf8(path)).splitlines()
+    lines = text_lines(_nonempty(path, _read_utf8(path)))
     sentences: list[Sentence] = []
     current: list[tuple[str, str, int]] = []  # (token, tag, line number)
     width, width_line = None, 0

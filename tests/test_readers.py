@@ -8,7 +8,15 @@ import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
 from minirob.errors import DataError, MissingFileError
-from minirob.readers import LabelledText, check_bio, read_conll, read_table, read_text, split_documents
+from minirob.readers import (
+    LabelledText,
+    check_bio,
+    read_conll,
+    read_table,
+    read_text,
+    split_documents,
+    text_lines,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Plain text
@@ -66,6 +74,18 @@ def test_csv_tsv_jsonl_with_named_columns(tmp_path):
     assert read_table(tmp_path / "a.jsonl", label_column=None) == [LabelledText("x", None), LabelledText("y", None)]
     (tmp_path / "data.txt").write_text("text,label\nz,1\n")
     assert read_table(tmp_path / "data.txt", format="csv") == [LabelledText("z", "1")]
+
+
+def test_line_breaks_inside_cells_and_unicode_separators(tmp_path):
+    """A quoted CSV cell may hold a newline; U+2028 and U+0085 are characters, not line ends
+    (str.splitlines would split there)."""
+    (tmp_path / "a.csv").write_text('text,label\n"two\nlines",1\nnext,0\n')
+    assert read_table(tmp_path / "a.csv") == [LabelledText("two\nlines", "1"), LabelledText("next", "0")]
+    (tmp_path / "a.jsonl").write_text('{"text": "a\u2028b", "label": 1}\n', encoding="utf-8")
+    assert read_table(tmp_path / "a.jsonl") == [LabelledText("a\u2028b", 1)]
+    (tmp_path / "a.conll").write_text("x\x85y\tO\r\nz\tB-PER\r\n", encoding="utf-8")
+    assert read_conll(tmp_path / "a.conll", separator="\t") == [[("x\x85y", "O"), ("z", "B-PER")]]
+    assert text_lines("a\r\nb\n\nc") == ["a", "b", "", "c"] and text_lines("a\n") == ["a"]
 
 
 def test_missing_label_column_lists_the_columns(tmp_path):
