@@ -359,6 +359,15 @@ def test_load_wnut16_reads_tab_separated_sentences(tmp_path):
     assert sentences == [[("Empire", "B-facility"), ("State", "I-facility")], [("hi there", "O")]]
 
 
+def test_cli_splits_prints_counts_and_sizes(tmp_path, capsys):
+    fake_entry(tmp_path, "wnut16", {"ner.txt": "".join(f"w{i}\tO\n\t\n" for i in range(20))})
+    assert cli_main(["data", "splits", "wnut16", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "wnut16: 20 sentences, 20 tokens; split: {'train': 16, 'validation': 2, 'test': 2}" in out
+    assert cli_main(["data", "splits", "sapiens", "--cache-dir", str(tmp_path)]) == 1
+    assert "no clean form for 'sapiens'" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------------------------------
