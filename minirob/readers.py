@@ -251,7 +251,7 @@ def read_conll(
         if not line.strip():
             close()
             continue
-        cells = line.rstrip("\r\n").split(separator) if separator else line.split()
+        cells = line.split(separator) if separator else line.split()
         if cells[0] == "-DOCSTART-":
             close()
             continue
@@ -261,6 +261,8 @@ def read_conll(
                 raise DataError(f"{path}:{number}: expected at least 2 columns (token and tag), found 1: {line!r}")
         if len(cells) != width:
             raise DataError(f"{path}:{number}: expected {width} columns (as on line {width_line}), found {len(cells)}: {line!r}")
+        if not cells[0] or not cells[-1]:
+            raise DataError(f"{path}:{number}: empty token or tag: {line!r}")
         current.append((cells[0], cells[-1], number))
     close()
     if not sentences:

@@ -156,6 +156,9 @@ def test_conll_wrong_column_count_names_file_and_line(tmp_path):
     path.write_text("EU B-ORG\nrejects O\n\nPeter NNP B-PER\n")
     with pytest.raises(DataError, match=r"bad.conll:4: expected 2 columns \(as on line 1\), found 3"):
         read_conll(path)
+    path.write_text("a\tO\n\tO\n")
+    with pytest.raises(DataError, match=r"bad.conll:2: empty token or tag"):
+        read_conll(path, separator="\t")
     path.write_text("lonely\n")
     with pytest.raises(DataError, match=r"bad.conll:1: expected at least 2 columns"):
         read_conll(path)
