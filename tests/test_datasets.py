@@ -249,6 +249,21 @@ def test_failed_refetch_keeps_the_earlier_entry(fake_npm, tmp_path, monkeypatch)
     assert leftovers(root) == ["toy"]
 
 
+def test_interrupted_extraction_leaves_nothing(fake_npm, tmp_path, monkeypatch):
+    """Ctrl-C half-way through writing files: no entry, no temporary directory."""
+    real_extract = datasets._extract
+
+    def interrupted(source, archive, destination, progress):
+        real_extract(source, archive, destination, progress)  # files are written ...
+        raise KeyboardInterrupt  # ... then the user gives up before the rename
+
+    monkeypatch.setattr(datasets, "_extract", interrupted)
+    root = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        datasets.fetch("toy", cache_dir=root, progress=False)
+    assert leftovers(root) == [] and not datasets.cached("toy", root)
+
+
 def test_incomplete_entry_is_replaced(fake_npm, tmp_path):
     root = tmp_path / "cache"
     entry = datasets.fetch("toy", cache_dir=root, progress=False)
