@@ -1,0 +1,211 @@
+"""The pretraining recipe: corpus -> tokenizer -> packed blocks -> dynamic-masking MLM training.
+
+This file is RoBERTa's recipe in one place, with the numbers chosen for a 2-core CPU and a
+10-minute budget (``benchmarks/pretrain_search.md`` records the search behind them):
+
+- a byte-level BPE tokenizer trained on the training documents only;
+- FULL-SENTENCES blocks (:mod:`minirob.data`), held-out validation from unseen documents;
+- a fresh 15% / 80-10-10 mask for every batch (:mod:`minirob.masking`);
+- the MLM head applied only at the masked positions (the H x V decoder is the biggest matmul of a
+  small model and only ~15% of positions need it);
+- AdamW with betas (0.9, 0.98), eps 1e-6, linear warm-up and decay (:mod:`minirob.train`).
+
+``pretrain(PretrainRecipe(...))`` runs it all and leaves in ``out_dir`` a model directory that
+``RobertaForMaskedLM.from_pretrained`` and ``Tokenizer.from_pretrained`` read (config.json,
+model.safetensors, vocab.json, merges.txt), plus the run's metrics, curves and checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import RobertaConfig
+from .data import (
+    Document,
+    MaskedBlocks,
+    SpecialIds,
+    fixed_masked_batches,
+    pack_documents,
+    read_text_documents,
+    split_documents,
+)
+from .errors import ConfigError, DataError
+from .masking import MaskingConfig
+from .model import RobertaForMaskedLM
+from .train import TrainConfig, TrainResult, distributed, evaluate_batches, setup_distributed, train
+
+PRESETS = ("tiny", "base", "large")
+
+
+@dataclass
+class PretrainRecipe:
+    """Every choice of a pretraining run (the command line's options map onto these fields)."""
+
+    out_dir: str = "runs/tiny"
+    corpus: str = "brown"  # "brown", or "files" with ``files``
+    files: list[str] = field(default_factory=list)
+    preset: str = "tiny"
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"num_hidden_layers": 2}
+    vocab_size: int = 8192
+    max_length: int = 128  # tokens per block, <s> and </s> included
+    batch_size: int = 32  # blocks per optimiser step (per process)
+    lr: float = 1e-3
+    warmup: float = 0.05
+    weight_decay: float = 0.01
+    minutes: float | None = 10.0
+    max_steps: int | None = None
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    bf16: str = "auto"
+    accumulation: int = 1
+    eval_every: int = 0  # 0: about 8 evaluations over the run
+    eval_blocks: int = 256  # validation blocks scored at periodic evaluations (all at the end)
+    checkpoint_every: int = 200
+    seed: int = 0
+    progress: bool = True
+
+    def model_config(self, vocab_size: int) -> RobertaConfig:
+        if self.preset not in PRESETS:
+            raise ConfigError(f"preset {self.preset!r} is not one of {', '.join(PRESETS)}")
+        values = dict(self.model_overrides)
+        values.setdefault("vocab_size", vocab_size)
+        # positions for max_length tokens, after RoBERTa's offset of pad_token_id + 1
+        values.setdefault("max_position_embeddings", self.max_length + 2)
+        return getattr(RobertaConfig, self.preset)(**values)
+
+
+def mlm_loss(model, batch: dict) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy at the masked positions only; the metrics the loop sums and reports."""
+    logits = model(batch["input_ids"], batch["attention_mask"], predict_at=batch["predict_at"])  # (N, V)
+    targets = batch["targets"]  # (N,)
+    if targets.numel() == 0:  # nothing masked in this (tiny) batch: no signal, no NaN
+        return logits.sum() * 0.0, {"count": 0, "correct": 0, "tokens": batch["tokens"]}
+    loss = F.cross_entropy(logits.float(), targets)
+    correct = (logits.argmax(dim=-1) == targets).sum()
+    return loss, {"count": targets.numel(), "correct": correct, "tokens": batch["tokens"]}
+
+
+def load_corpus(recipe: PretrainRecipe) -> tuple[list[Document], list[Document]]:
+    """(train documents, held-out validation documents)."""
+    if recipe.corpus == "brown":
+        from .datasets import load_brown, split_brown
+
+        splits = split_brown(load_brown(progress=recipe.progress), seed=0)
+        convert = lambda docs: [Document(d.id, d.sentences) for d in docs]  # noqa: E731
+        return convert(splits.train), convert(splits.validation)
+    if recipe.corpus == "files":
+        if not recipe.files:
+            raise DataError("--corpus files needs at least one text file (--files a.txt b.txt)")
+        documents = read_text_documents(recipe.files)
+        if not documents:
+            raise DataError(f"the corpus is empty: no text in {', '.join(map(str, recipe.files))}")
+        return split_documents(documents, validation=0.05, seed=recipe.seed)
+    raise ConfigError(f"--corpus {recipe.corpus!r} is not one of brown, files")
+
+
+def prepare(recipe: PretrainRecipe, tokenizer=None):
+    """Tokenizer (trained on the training documents unless given) and packed (train, validation)
+    blocks."""
+    from .tokenizer import Tokenizer
+
+    train_docs, valid_docs = load_corpus(recipe)
+    if tokenizer is None:
+        tokenizer = Tokenizer.train(
+            (sentence for doc in train_docs for sentence in doc.sentences), vocab_size=recipe.vocab_size
+        )
+    train_blocks = pack_documents(tokenizer, train_docs, recipe.max_length)
+    valid_blocks = pack_documents(tokenizer, valid_docs, recipe.max_length)
+    return tokenizer, train_blocks, valid_blocks
+
+
+def _recipe_record(recipe: PretrainRecipe) -> dict:
+    record = dataclasses.asdict(recipe)
+    for key in ("out_dir", "progress", "minutes", "max_steps", "eval_every", "checkpoint_every"):
+        record.pop(key)
+    return record
+
+
+def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> TrainResult:
+    """Run the whole recipe; the final model and tokenizer are written to ``recipe.out_dir``.
+
+    ``prepared``: an already built ``(tokenizer, train_blocks, valid_blocks)`` (tests, searches).
+    """
+    rank, world = setup_distributed()
+    out_dir = Path(recipe.out_dir)
+    if prepared is None:
+        saved = None
+        if resume and (out_dir / "vocab.json").exists():  # the run's own tokenizer, not a retrained one
+            from .tokenizer import Tokenizer
+
+            saved = Tokenizer.from_pretrained(out_dir)
+        prepared = prepare(recipe, tokenizer=saved)
+    tokenizer, train_blocks, valid_blocks = prepared
+    special = SpecialIds.from_tokenizer(tokenizer)
+    config = recipe.model_config(tokenizer.vocab_size)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
+            f"{config.vocab_size}"
+        )
+    torch.manual_seed(recipe.seed)  # the same initial weights on every process
+    model = RobertaForMaskedLM(config)
+
+    batches = MaskedBlocks(train_blocks, recipe.batch_size, special, recipe.masking,
+                           seed=recipe.seed, rank=rank, world_size=world)
+    eval_small = fixed_masked_batches(valid_blocks, special, masking=recipe.masking, limit=recipe.eval_blocks)
+    eval_full = fixed_masked_batches(valid_blocks, special, masking=recipe.masking)
+    eval_every = recipe.eval_every
+    if not eval_every:
+        eval_every = max(25, (recipe.max_steps or 800) // 8)
+    train_config = TrainConfig(
+        out_dir=str(out_dir),
+        lr=recipe.lr,
+        warmup=recipe.warmup,
+        weight_decay=recipe.weight_decay,
+        minutes=recipe.minutes,
+        max_steps=recipe.max_steps,
+        accumulation=recipe.accumulation,
+        bf16=recipe.bf16,
+        eval_every=eval_every,
+        checkpoint_every=recipe.checkpoint_every,
+        seed=recipe.seed,
+        progress=recipe.progress,
+    )
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tokenizer.save(out_dir)
+    state = {"final": False}
+
+    def evaluate(m):
+        return evaluate_batches(m, mlm_loss, eval_full if state["final"] else eval_small)
+
+    run_info = {
+        "recipe": _recipe_record(recipe),
+        "model_config": config.to_hf_dict(),
+        "data": {
+            "train_blocks": len(train_blocks),
+            "validation_blocks": len(valid_blocks),
+            "train_tokens": int((train_blocks != special.pad).sum()),
+        },
+    }
+    result = train(model, mlm_loss, batches, train_config, evaluate=evaluate, resume=resume,
+                   run_info=run_info)
+    if rank == 0:
+        state["final"] = True
+        final = evaluate_batches(model, mlm_loss, eval_full)
+        final["step"] = result.step
+        final["elapsed"] = result.elapsed
+        (out_dir / "final_eval.json").write_text(json.dumps(final, indent=2))
+        with open(out_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps({"split": "eval_full", **final}) + "\n")
+        model.save_pretrained(out_dir)
+        result.metrics = final
+    return result

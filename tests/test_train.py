@@ -1,0 +1,209 @@
+"""The shared training loop: learning, exact resume, accumulation, schedule, checkpoints, failures.
+
+References: a hand-written AdamW loop over one big batch (accumulation must equal it), the
+uninterrupted run (a resumed run must equal it bit for bit), the schedule's formula evaluated by
+hand.
+"""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minirob.errors import ConfigError, TrainingError
+from minirob.train import (
+    ShuffledBatches,
+    TrainConfig,
+    checkpoint_paths,
+    evaluate_batches,
+    lr_factor,
+    read_metrics,
+    train,
+)
+
+
+def toy_data(n=96, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=generator)
+    y = ((x[:, 0] + x[:, 1]) > 0).long()
+    return list(zip(x, y))
+
+
+def collate(examples):
+    return {"x": torch.stack([e[0] for e in examples]), "y": torch.stack([e[1] for e in examples])}
+
+
+def toy_model(dropout=0.2, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 16), nn.Dropout(dropout), nn.GELU(), nn.Linear(16, 2))
+
+
+def loss_fn(model, batch):
+    logits = model(batch["x"])
+    correct = (logits.argmax(-1) == batch["y"]).sum()
+    return F.cross_entropy(logits, batch["y"]), {"count": len(batch["y"]), "correct": correct}
+
+
+def config(tmp_path, **overrides):
+    values = dict(out_dir=str(tmp_path / "run"), lr=0.02, max_steps=30, warmup=0.1, progress=False,
+                  plot=False, bf16="off", log_every=1, keep_checkpoints=2)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_learns_and_writes_the_run_directory(tmp_path):
+    data = toy_data()
+    model = toy_model()
+    dev = [collate(data)]
+    before = evaluate_batches(model, loss_fn, dev)
+    result = train(model, loss_fn, ShuffledBatches(data, 16, collate), config(tmp_path, max_steps=60, plot=True,
+                   eval_every=20), evaluate=lambda m: evaluate_batches(m, loss_fn, dev))
+    assert result.step == 60 and result.metrics["accuracy"] > 0.9 > before["accuracy"]
+    assert result.metrics["loss"] < before["loss"] - 0.3
+    run = tmp_path / "run"
+    info = json.loads((run / "run.json").read_text())
+    assert info["seed"] == 0 and info["versions"]["torch"] == torch.__version__
+    assert info["train_config"]["betas"] == [0.9, 0.98] and info["train_config"]["eps"] == 1e-6
+    records = read_metrics(run)
+    assert [r["step"] for r in records if r["split"] == "eval"] == [20, 40, 60]
+    assert (run / "curves.png").stat().st_size > 10_000
+    # keep_checkpoints=2: only the newest two remain, no temporary files are left behind
+    assert [p.name for p in checkpoint_paths(run)] == ["step-0000060.pt"] or len(checkpoint_paths(run)) <= 2
+    assert not list((run / "checkpoints").glob(".*tmp*"))
+
+
+def test_schedule_by_hand():
+    # linear warm-up over the first 10%, then linear decay to 0
+    assert lr_factor(0.05, 0.1) == pytest.approx(0.5)
+    assert lr_factor(0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor(0.55, 0.1) == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.1) == 0.0
+    assert lr_factor(0.3, 0.0) == pytest.approx(0.7)
+
+
+def test_learning_rates_logged_follow_the_schedule(tmp_path):
+    train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate),
+          config(tmp_path, max_steps=20, warmup=4, lr=0.01))
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
+    # step k (1-based) trains at progress k / 20; warm-up is 4 steps = 0.2 of the budget
+    expected = [0.01 * lr_factor(k / 20, 0.2) for k in range(1, 21)]
+    assert lrs == pytest.approx(expected)
+
+
+def test_accumulation_equals_one_big_batch_with_unequal_counts(tmp_path):
+    """Two micro-batches of 16 and 8 items must give the mean over all 24, not a mean of means."""
+    data = toy_data(n=24)
+
+    class Halves:  # first 16 examples, then the last 8, forever
+        def __init__(self):
+            self.i = 0
+
+        def __next__(self):
+            self.i += 1
+            return collate(data[:16]) if self.i % 2 else collate(data[16:])
+
+        def state_dict(self):
+            return {"i": self.i}
+
+        def load_state_dict(self, s):
+            self.i = s["i"]
+
+    model = toy_model(dropout=0.0)
+    train(model, loss_fn, Halves(), config(tmp_path, max_steps=5, accumulation=2, warmup=0.0, grad_clip=None))
+
+    # reference: plain AdamW on the full batch of 24, same schedule, written out here
+    ref = toy_model(dropout=0.0)
+    decay = [p for p in ref.parameters() if p.dim() >= 2]
+    no_decay = [p for p in ref.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=0.02, betas=(0.9, 0.98), eps=1e-6)
+    for k in range(5):
+        for group in opt.param_groups:
+            group["lr"] = 0.02 * (1 - (k + 1) / 5)
+        loss, _ = loss_fn(ref, collate(data))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    torch.testing.assert_close(params(model), params(ref), rtol=1e-5, atol=1e-6)
+
+
+def test_resume_continues_exactly(tmp_path):
+    """20 steps straight == 8 steps, a new process-like start with --resume, 12 more (dropout on)."""
+    data = toy_data()
+    straight = toy_model()
+    train(straight, loss_fn, ShuffledBatches(data, 16, collate), config(tmp_path / "a", max_steps=20))
+
+    first = toy_model()
+    with pytest.raises(KeyboardInterrupt):
+        calls = {"n": 0}
+
+        def interrupting(model, batch):
+            calls["n"] += 1
+            if calls["n"] == 9:  # inside step 9: Ctrl-C
+                raise KeyboardInterrupt
+            return loss_fn(model, batch)
+
+        train(first, interrupting, ShuffledBatches(data, 16, collate), config(tmp_path / "b", max_steps=20))
+    assert [p.name for p in checkpoint_paths(tmp_path / "b" / "run")][-1] == "step-0000008.pt"
+    torch.manual_seed(999)  # the resumed run must not depend on the state of the new process
+    resumed = toy_model(seed=123)
+    train(resumed, loss_fn, ShuffledBatches(data, 16, collate), config(tmp_path / "b", max_steps=20), resume=True)
+    assert torch.equal(params(resumed), params(straight))
+    losses = lambda d: [r["loss"] for r in read_metrics(d / "run") if r["split"] == "train"]  # noqa: E731
+    assert losses(tmp_path / "b") == losses(tmp_path / "a")
+
+
+def test_interrupt_says_how_to_resume(tmp_path, capsys):
+    def interrupting(model, batch):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_model(), interrupting, ShuffledBatches(toy_data(), 16, collate), config(tmp_path))
+    assert "--resume" in capsys.readouterr().err
+    assert checkpoint_paths(tmp_path / "run")
+
+
+def test_resume_from_another_configuration_is_refused(tmp_path):
+    train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate), config(tmp_path, max_steps=3))
+    with pytest.raises(TrainingError, match="another configuration.*lr"):
+        train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate), config(tmp_path, lr=0.5), resume=True)
+    wider = nn.Sequential(nn.Linear(6, 32), nn.Dropout(0.2), nn.GELU(), nn.Linear(32, 2))
+    with pytest.raises(TrainingError, match="shape"):
+        train(wider, loss_fn, ShuffledBatches(toy_data(), 16, collate), config(tmp_path), resume=True)
+    with pytest.raises(TrainingError, match="already holds checkpoints"):
+        train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate), config(tmp_path))
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate), config(tmp_path / "new"), resume=True)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_state(tmp_path):
+    calls = {"n": 0}
+
+    def exploding(model, batch):
+        calls["n"] += 1
+        loss, metrics = loss_fn(model, batch)
+        return (loss * float("nan") if calls["n"] == 7 else loss), metrics
+
+    model = toy_model()
+    with pytest.raises(TrainingError, match="at step 7"):
+        train(model, exploding, ShuffledBatches(toy_data(), 16, collate), config(tmp_path, checkpoint_every=5))
+    saved = torch.load(checkpoint_paths(tmp_path / "run")[-1], weights_only=False)
+    assert saved["step"] == 6
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
+    assert torch.equal(params(model), torch.cat([v.flatten() for v in saved["model"].values()]))
+
+
+def test_bad_configurations():
+    with pytest.raises(ConfigError, match="budget"):
+        TrainConfig()
+    with pytest.raises(ConfigError, match="bf16"):
+        TrainConfig(max_steps=1, bf16="maybe")
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        ShuffledBatches(toy_data(n=4), 16, collate)
