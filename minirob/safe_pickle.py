@@ -20,6 +20,7 @@ can name code -- consults an allow-list:
 
 from __future__ import annotations
 
+import _compat_pickle
 import argparse
 import codecs
 import collections
@@ -146,6 +147,10 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if RestrictedUnpickler.allowed is None:
             RestrictedUnpickler.allowed = _allowed_globals()
+        # Python 2 pickles say __builtin__.set, copy_reg...; map them as pickle itself does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = RestrictedUnpickler.allowed.get((module, name))
         if found is not None:
             return found

@@ -298,6 +298,24 @@ def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path):
     assert marker.exists()
 
 
+def test_allow_list_on_hand_written_pickles():
+    """Protocol-0 pickles written out by hand: what the unpickler admits and what it refuses."""
+    import io
+
+    from minirob.safe_pickle import RestrictedUnpickler
+
+    def load(data: bytes):
+        return RestrictedUnpickler(io.BytesIO(data)).load()
+
+    assert load(b"c__builtin__\nset\n((lp0\nI1\naI2\natR.") == {1, 2}  # Python 2 names mapped
+    assert load(b"cargparse\nNamespace\n)R}(S'arch'\nS'roberta'\nub.").arch == "roberta"
+    for module, name in [("os", "system"), ("__builtin__", "eval"), ("subprocess", "Popen"),
+                         ("torch", "load"), ("builtins", "getattr")]:
+        payload = f"c{module}\n{name}\n(S'echo 1'\ntR.".encode()
+        with pytest.raises(UnsafeCheckpointError, match="allow-list"):
+            load(payload)
+
+
 def test_fairseq_bookkeeping_classes_become_inert_stand_ins(tmp_path, monkeypatch):
     """fairseq's meter objects are recorded as data; fairseq is never imported."""
     for parent in ("fairseq", "fairseq.logging"):  # pickle imports the parents while saving
