@@ -117,7 +117,8 @@ def read_dictionary(path: str | os.PathLike) -> list[str]:
             raise CheckpointError(f"{path}, line {number}: symbol {symbol!r} appears twice")
         if symbol not in SPECIAL_SYMBOLS:
             symbols.append(symbol)
-    symbols.append(MASK_SYMBOL)
+    if MASK_SYMBOL not in symbols:  # the masked-LM task adds it unless the file already has it
+        symbols.append(MASK_SYMBOL)
     return symbols
 
 
@@ -184,8 +185,11 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
         raise CheckpointError(
             f"no classification head {head!r} in the checkpoint (it has: {', '.join(heads) or 'none'})"
         )
-    elif len(heads) > 1:
-        logger.warning("fairseq checkpoint has classification heads %s; none chosen", heads)
+    elif head is None and len(heads) > 1:
+        logger.warning(
+            "fairseq checkpoint has classification heads %s; none loaded (pick one with "
+            "minirob.fairseq.load_fairseq(path, head=NAME))", ", ".join(heads)
+        )
     hf: dict[str, Tensor] = {}
     unknown: list[str] = []
     for name, tensor in state.items():
