@@ -117,7 +117,9 @@ class ByteLevelBPE:
         return bytes(CHAR_TO_BYTE[char] for char in symbols).decode("utf-8", errors="replace")
 
 
-def train(texts: Iterable[str], vocab_size: int, min_frequency: int = 2, special_tokens: tuple[str, ...] = ()) -> ByteLevelBPE:
+def train(
+    texts: Iterable[str], vocab_size: int, min_frequency: int = 2, special_tokens: tuple[str, ...] = ()
+) -> ByteLevelBPE:
     """Learn merges from ``texts`` until the vocabulary has ``vocab_size`` symbols.
 
     The vocabulary starts with the special tokens, then the 256 byte symbols. Each round counts

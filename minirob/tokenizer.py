@@ -438,7 +438,7 @@ class Tokenizer:
     def _truncation(self, max_length, is_pair, add_special_tokens, backend=None):
         backend = backend or self._backend
         if max_length is None:
-            return _Setting(backend, None, None)
+            return _Setting()
         if not isinstance(max_length, int) or isinstance(max_length, bool):
             raise TokenizerError(f"max_length must be an int or None, got {max_length!r}")
         needed = self._special_count(is_pair, backend) if add_special_tokens else 0
@@ -447,12 +447,12 @@ class Tokenizer:
                 f"max_length={max_length} is too small: the special tokens of a "
                 f"{'pair' if is_pair else 'single text'} take {needed}, leaving no room for text"
             )
-        return _Setting(backend, lambda: backend.enable_truncation(max_length), backend.no_truncation)
+        return _Setting(lambda: backend.enable_truncation(max_length), backend.no_truncation)
 
     def _padding(self, padding, max_length, backend=None):
         backend = backend or self._backend
         if padding is False:
-            return _Setting(backend, None, None)
+            return _Setting()
         if padding not in (True, "longest", "max_length"):
             raise TokenizerError(f"padding={padding!r}: expected True, 'longest', 'max_length' or False")
         if self.pad_id is None:
@@ -462,7 +462,6 @@ class Tokenizer:
         length = max_length if padding == "max_length" else None
         pad_token = self._backend.id_to_token(self.pad_id)
         return _Setting(
-            backend,
             lambda: backend.enable_padding(pad_id=self.pad_id, pad_token=pad_token, length=length),
             backend.no_padding,
         )
@@ -488,9 +487,12 @@ class Tokenizer:
 
 
 class _Setting:
-    """Context manager: switch a backend setting on for the duration of one call."""
+    """Context manager: switch a backend setting (truncation, padding) on for one call only.
 
-    def __init__(self, backend, enable, disable):
+    The Rust tokenizer keeps these as state; switching them off again on the way out means a call
+    never inherits another call's settings (one Tokenizer is not meant for concurrent threads)."""
+
+    def __init__(self, enable=None, disable=None):
         self.enable, self.disable = enable, disable
 
     def __enter__(self):
