@@ -324,7 +324,10 @@ def save_atomic(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, temporary)
+    with open(temporary, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
     os.replace(temporary, path)
 
 
@@ -355,15 +358,28 @@ def _describe_mismatch(saved: dict, now: dict) -> str:
 
 # ------------------------------------------------------------------------ logging
 class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` (rank 0 only)."""
+    """Appends one JSON object per line to ``metrics.jsonl`` (rank 0 only).
+
+    ``lines`` counts the records written; every checkpoint stores it, so that ``--resume`` after a
+    hard kill first drops what was logged after that checkpoint (it is logged again) and any line
+    the kill cut in half.
+    """
 
     def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled = path, enabled
+        self.path, self.enabled, self.lines = path, enabled, 0
 
     def write(self, record: dict) -> None:
         if self.enabled:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+            self.lines += 1
+
+    def rewind(self, lines: int) -> None:
+        """Keep only the first ``lines`` records (those the resumed checkpoint had seen)."""
+        self.lines = lines
+        if self.enabled and self.path.exists():
+            kept = self.path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
+            self.path.write_text("".join(kept), encoding="utf-8")
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
@@ -445,7 +461,10 @@ def train(
         if not existing:
             raise TrainingError(f"--resume: no checkpoint in {out_dir / 'checkpoints'}")
         last_checkpoint = existing[-1]
-        state = torch.load(last_checkpoint, map_location=device, weights_only=False)
+        # A checkpoint is a pickle, and a pickle can run code: read it through the allow-list.
+        from .safe_pickle import safe_torch_load
+
+        state = safe_torch_load(last_checkpoint)
         if state["fingerprint"] != fingerprint:
             raise TrainingError(
                 f"--resume: {last_checkpoint} comes from another configuration "
@@ -493,6 +512,8 @@ def train(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     log = MetricsLog(out_dir / "metrics.jsonl", main_process)
+    if resume and "metrics_lines" in state:
+        log.rewind(state["metrics_lines"])
     budget_seconds = config.minutes * 60 if config.minutes is not None else None
     warmup_fraction = config.warmup
     if config.warmup >= 1:
@@ -526,11 +547,14 @@ def train(
                 "metrics": last_metrics,
                 "fingerprint": fingerprint,
                 "train_config": dataclasses.asdict(config),
+                "metrics_lines": log.lines,
             },
             path,
         )
         for old in checkpoint_paths(out_dir)[: -config.keep_checkpoints]:
             old.unlink(missing_ok=True)
+        for leftover in path.parent.glob(".step-*.pt.tmp*"):  # from a process killed mid-write
+            leftover.unlink(missing_ok=True)
         return path
 
     def run_evaluation(step_now: int, elapsed: float) -> None:
