@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .config import RobertaConfig
-from .errors import CheckpointError, MissingFileError
+from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError
 
 logger = logging.getLogger("minirob")
 
@@ -176,10 +176,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        culprit = next((line for line in lines if "GLOBAL" in line), None)
+        if culprit:  # torch names what the pickle wanted to import; nothing was imported or run
+            raise UnsafeCheckpointError(
+                f"{path}: refused, the pickle asks for code: {culprit} minirob reads .bin files "
+                "with weights_only=True; see README 'Reliability and untrusted checkpoints'."
+            ) from None
+        text = lines[0] if lines else type(error).__name__
         raise CheckpointError(
             f"{path}: cannot be read as a PyTorch weights file with weights_only=True ({text}). "
-            "minirob never unpickles arbitrary objects; see README 'Untrusted checkpoints'."
+            "minirob never unpickles arbitrary objects; see README 'Reliability and untrusted "
+            "checkpoints'."
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
