@@ -178,6 +178,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     except Exception as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         culprit = next((line for line in lines if "GLOBAL" in line), None)
+        culprit = culprit and culprit.split(". Please use")[0].rstrip(".") + "."  # not the bypass
         if culprit:  # torch names what the pickle wanted to import; nothing was imported or run
             raise UnsafeCheckpointError(
                 f"{path}: refused, the pickle asks for code: {culprit} minirob reads .bin files "
