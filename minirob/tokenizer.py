@@ -470,7 +470,9 @@ class Tokenizer:
     def _to_batch(encodings: list[tokenizers.Encoding], tensors: bool) -> Batch:
         def table(name):
             rows = [list(getattr(encoding, name)) for encoding in encodings]
-            return torch.tensor(rows, dtype=torch.long) if tensors else rows
+            if not tensors:
+                return rows
+            return torch.tensor(rows, dtype=torch.long).reshape(len(rows), -1 if rows else 0)
 
         return Batch(
             input_ids=table("ids"),  # (B, T)

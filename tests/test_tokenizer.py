@@ -228,6 +228,14 @@ def test_decode_inverts_encode(pair, text):
     )
 
 
+def test_empty_and_unpadded_batches(gpt2_pair):
+    ours, _, _, _ = gpt2_pair
+    assert ours.encode_batch([]).input_ids.shape == (0, 0)
+    assert ours.encode_words_batch([]).attention_mask.shape == (0, 0)
+    unpadded = ours.encode_batch(["a", "b c"], padding=False)
+    assert unpadded.input_ids == [[ours.bos_id, 64, ours.eos_id], [ours.bos_id, 65, 269, ours.eos_id]]
+
+
 def test_decode_batch_skips_padding(gpt2_pair):
     ours, _, _, _ = gpt2_pair
     batch = ours.encode_batch(["Hello world", "a"])
