@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,21 +91,60 @@ class Encoding:
         )
 
 
-class Batch(dict):
-    """A dict of a padded batch, readable as attributes too (``batch.input_ids``).
+class Batch(Mapping):
+    """An encoded batch: a read-only mapping, readable as attributes too (``batch.input_ids``).
 
     Tensors (``torch.long``, shape ``(B, T)``): ``input_ids``, ``attention_mask`` (1 = real token,
     0 = padding), ``special_tokens_mask`` (1 = ``<s>``, ``</s>`` or ``<pad>``),
-    ``token_type_ids`` (segment of each token: BERT uses it, RoBERTa's is all zeros). Lists of ``B``
-    lists of ``T`` entries: ``offsets``, ``word_ids``, ``tokens``. With ``padding=False`` every
-    value is a list of per-text lists (sequences of different lengths do not make a tensor).
+    ``token_type_ids`` (segment of each token: BERT uses it, RoBERTa's is all zeros). Lists of
+    ``B`` lists of ``T`` entries: ``offsets``, ``word_ids``, ``tokens``. With ``padding=False``
+    every value is a list of per-text lists (sequences of different lengths do not make a tensor).
+
+    Each value is built on first access: packing a corpus needs only ``input_ids``, and turning
+    a million tokens' offsets and strings into Python objects would cost more than encoding them.
     """
 
-    def __getattr__(self, name):
+    _TABLES = {"input_ids": "ids", "attention_mask": "attention_mask",
+               "special_tokens_mask": "special_tokens_mask", "token_type_ids": "type_ids"}
+    _LISTS = ("offsets", "word_ids", "tokens")
+
+    def __init__(self, encodings: list[tokenizers.Encoding], tensors: bool):
+        self.encodings = encodings  # the Rust results, one per text
+        self._tensors = tensors
+        self._values: dict = {}
+
+    def __getitem__(self, key: str):
+        if key not in self._values:
+            if key in self._TABLES:
+                rows = [getattr(encoding, self._TABLES[key]) for encoding in self.encodings]
+                if self._tensors:  # (B, T); an empty batch gives (0, 0)
+                    rows = torch.tensor(rows, dtype=torch.long).reshape(len(rows), -1 if rows else 0)
+                self._values[key] = rows
+            elif key == "offsets":
+                self._values[key] = [[tuple(span) for span in e.offsets] for e in self.encodings]
+            elif key in self._LISTS:
+                self._values[key] = [getattr(encoding, key) for encoding in self.encodings]
+            else:
+                raise KeyError(key)
+        return self._values[key]
+
+    def __iter__(self):
+        return iter((*self._TABLES, *self._LISTS))
+
+    def __len__(self) -> int:
+        return len(self._TABLES) + len(self._LISTS)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name == "encodings":
+            raise AttributeError(name)
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        shape = tuple(self["input_ids"].shape) if self._tensors else f"{len(self.encodings)} rows"
+        return f"Batch(input_ids {shape}, keys={list(self)})"
 
 
 class Tokenizer:
@@ -363,7 +402,7 @@ class Tokenizer:
         with self._truncation(max_length, pairs is not None, add_special_tokens):
             with self._padding(padding, max_length):
                 encodings = self._backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
-        return self._to_batch(encodings, tensors=padding is not False)
+        return Batch(encodings, tensors=padding is not False)
 
     def encode_words(self, words: Sequence[str], max_length: int | None = None) -> Encoding:
         """Encode text already split into words (a NER sentence): ``word_ids`` maps each token to
@@ -389,7 +428,7 @@ class Tokenizer:
         with self._truncation(max_length, False, True, backend):
             with self._padding(padding, max_length, backend):
                 encodings = backend.encode_batch(sentences, is_pretokenized=True)
-        return self._to_batch(encodings, tensors=padding is not False)
+        return Batch(encodings, tensors=padding is not False)
 
     # ----------------------------------------------------------------------------- decoding
 
@@ -465,25 +504,6 @@ class Tokenizer:
             lambda: backend.enable_padding(pad_id=self.pad_id, pad_token=pad_token, length=length),
             backend.no_padding,
         )
-
-    @staticmethod
-    def _to_batch(encodings: list[tokenizers.Encoding], tensors: bool) -> Batch:
-        def table(name):
-            rows = [list(getattr(encoding, name)) for encoding in encodings]
-            if not tensors:
-                return rows
-            return torch.tensor(rows, dtype=torch.long).reshape(len(rows), -1 if rows else 0)
-
-        return Batch(
-            input_ids=table("ids"),  # (B, T)
-            attention_mask=table("attention_mask"),  # (B, T)
-            special_tokens_mask=table("special_tokens_mask"),  # (B, T)
-            token_type_ids=table("type_ids"),  # (B, T): segment A/B for BERT; zeros for RoBERTa
-            offsets=[[tuple(span) for span in encoding.offsets] for encoding in encodings],
-            word_ids=[list(encoding.word_ids) for encoding in encodings],
-            tokens=[list(encoding.tokens) for encoding in encodings],
-        )
-
 
 # --------------------------------------------------------------------------------- helpers
 
