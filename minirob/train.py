@@ -548,6 +548,9 @@ def train(
                 "fingerprint": fingerprint,
                 "train_config": dataclasses.asdict(config),
                 "metrics_lines": log.lines,
+                # the steps since the last log line, so a resumed run logs the same window means
+                "window": {k: v for k, v in window.items() if k != "time"},
+                "window_sums": dict(window_sums),
             },
             path,
         )
@@ -579,6 +582,9 @@ def train(
     start = time.perf_counter() - elapsed_before
     window = {"loss": 0.0, "count": 0.0, "tokens": 0.0, "steps": 0, "time": time.perf_counter()}
     window_sums: dict[str, float] = {}
+    if resume and "window" in state:
+        window.update(state["window"])
+        window_sums = dict(state["window_sums"])
     stopped_by = "steps"
     snap = snapshot()
     try:
