@@ -387,6 +387,16 @@ class _EarlyStop(Exception):
     """Raised from the evaluation hook to leave the shared loop early."""
 
 
+def fit_max_length(max_length: int, model_config) -> int:
+    """The longest input the model's position table allows, if ``max_length`` asks for more."""
+    limit = model_config.max_sequence_length
+    if max_length > limit:
+        logger.warning("max_length=%d is more than this model's %d positions allow; using %d",
+                       max_length, limit, limit)
+        return limit
+    return max_length
+
+
 def load_tokenizer(start: str | Path, tokenizer_path: str | Path | None = None) -> Tokenizer:
     """The tokenizer that goes with a checkpoint: next to it, unless given explicitly."""
     path = Path(tokenizer_path) if tokenizer_path else Path(start)
@@ -463,17 +473,19 @@ def finetune(
     check_labels(validation_examples, labels, task, "validation")
     check_labels(test_examples, labels, task, "test")
 
+    model = build_model(task, start, labels, config.random_init, config.classifier_dropout)
+    max_length = fit_max_length(config.max_length, model.config)
+
     def encode(examples, split):
         if task == "ner":
-            return encode_sentences(tokenizer, examples, labels, config.max_length,
+            return encode_sentences(tokenizer, examples, labels, max_length,
                                     config.label_all_subwords, split)
-        return encode_texts(tokenizer, examples, labels, config.max_length, split)
+        return encode_texts(tokenizer, examples, labels, max_length, split)
 
     train_features = encode(train_examples, "train")
     val_features = encode(validation_examples, "validation")
     test_features = encode(test_examples, "test")
 
-    model = build_model(task, start, labels, config.random_init, config.classifier_dropout)
     match_token_types([*train_features, *val_features, *test_features], model.config)
 
     pad_id = tokenizer.pad_id
@@ -487,7 +499,7 @@ def finetune(
     recipe = {
         "task": task,
         "labels": labels,
-        "max_length": config.max_length,
+        "max_length": max_length,
         "label_all_subwords": config.label_all_subwords,
         "start": str(start),
         "recipe": {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"},

@@ -25,6 +25,7 @@ from .finetune import (
     TextExample,
     encode_sentences,
     encode_texts,
+    fit_max_length,
     load_tokenizer,
     match_token_types,
     predict_logits,
@@ -76,7 +77,8 @@ class Predictor:
             )
         model.eval()
         tokenizer = load_tokenizer(run_dir)
-        return cls(model, tokenizer, task, labels, int(recipe["max_length"]))
+        max_length = fit_max_length(int(recipe["max_length"]), model.config)
+        return cls(model, tokenizer, task, labels, max_length)
 
     def classify(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict]:
         """Each text (or pair) -> ``{"label", "probability", "probabilities": {label: p}}``."""
