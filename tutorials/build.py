@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -184,7 +185,7 @@ def execute(
             kernel_name=kernel,
             timeout=timeout or (300 if fast else 1800),
             resources={"metadata": {"path": str(HERE)}},
-            record_timing=False,
+            record_timing=fast,  # per-cell timestamps help to find slow cells; kept out of commits
         )
         start = time.perf_counter()
         client.execute()
@@ -205,7 +206,13 @@ def build(path: Path, out_dir: Path, fast: bool, run: bool = True) -> float:
     nb = notebook_from_source(path)
     seconds = 0.0
     if run:
-        nb, seconds = execute(nb, fast)
+        try:
+            nb, seconds = execute(nb, fast)
+        except Exception:
+            failed = Path(tempfile.gettempdir()) / f"{path.stem}.failed.ipynb"
+            nbformat.write(nb, failed)  # the outputs up to the failing cell, for inspection
+            print(f"{path.stem}: FAILED; partial notebook in {failed}", file=sys.stderr)
+            raise
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
     return seconds
