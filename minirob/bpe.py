@@ -88,19 +88,30 @@ class ByteLevelBPE:
         vocab = read_vocab(vocab_path)
         return cls(vocab, read_merges(merges_path, vocab, vocab_path))
 
-    def bpe(self, piece: str) -> tuple[str, ...]:
-        """Merge the byte symbols of one piece, best-ranked pair first, until no pair is a merge."""
-        if piece in self.cache:
-            return self.cache[piece]
+    def merge_steps(self, piece: str) -> list[tuple[tuple[str, str] | None, tuple[str, ...]]]:
+        """Every step of merging one piece: ``[(None, bytes), (pair, symbols after it), ...]``.
+
+        With GPT-2's files (``minirob tokenize explain gpt2-bpe " lower"`` prints the same):
+
+        >>> [" ".join(symbols) for _, symbols in gpt2.merge_steps("Ġlower")]  # doctest: +SKIP
+        ['Ġ l o w e r', 'Ġ l o w er', 'Ġl o w er', 'Ġl ow er', 'Ġl ower', 'Ġlower']
+        """
         symbols = tuple(piece)
+        steps = [(None, symbols)]
         while len(symbols) > 1:
-            pairs = set(zip(symbols, symbols[1:]))
-            best = min(pairs, key=lambda pair: self.ranks.get(pair, float("inf")))
+            # The adjacent pair learned earliest in training (lowest rank) is merged first.
+            best = min(zip(symbols, symbols[1:]), key=lambda pair: self.ranks.get(pair, float("inf")))
             if best not in self.ranks:
                 break  # no adjacent pair is a known merge: done
             symbols = _merge(symbols, best)  # glue every occurrence, left to right
-        self.cache[piece] = symbols
-        return symbols
+            steps.append((best, symbols))
+        return steps
+
+    def bpe(self, piece: str) -> tuple[str, ...]:
+        """The final symbols of one piece (cached: running text repeats its words a lot)."""
+        if piece not in self.cache:
+            self.cache[piece] = self.merge_steps(piece)[-1][1]
+        return self.cache[piece]
 
     def tokenize(self, text: str) -> list[str]:
         """The token strings of ``text`` (byte symbols: ``Ġ`` is a space)."""

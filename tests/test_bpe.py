@@ -84,6 +84,28 @@ def test_merge_loop_by_hand():
     assert ByteLevelBPE(vocab, [("a", "b"), ("ab", "c")]).bpe("abc") == ("abc",)
 
 
+def test_merge_steps_by_hand():
+    vocab = {s: i for i, s in enumerate(["a", "b", "c", "ab", "bc", "abc"])}
+    steps = ByteLevelBPE(vocab, [("b", "c"), ("a", "bc"), ("a", "b")]).merge_steps("abcab")
+    assert steps == [
+        (None, ("a", "b", "c", "a", "b")),
+        (("b", "c"), ("a", "bc", "a", "b")),  # rank 0 first, though 'a b' comes earlier in the text
+        (("a", "bc"), ("abc", "a", "b")),
+        (("a", "b"), ("abc", "ab")),
+    ]
+
+
+def test_cli_explain(gpt2, capsys):
+    from minirob.cli import main
+
+    assert main(["tokenize", "explain", "gpt2-bpe", "Hello lower"]) == 0
+    printed = capsys.readouterr().out
+    # "Hello" is 15496 in GPT-2's encoder.json; the ids printed are the Rust library's ids.
+    _, fast = gpt2
+    assert "ids: [15496]" in printed and f"ids: {fast.encode(' lower', add_special_tokens=False).ids}" in printed
+    assert "merge 'Ġl' + 'ower'" in printed  # the last step builds the whole piece
+
+
 @pytest.mark.parametrize("step", [pytest.param(1, marks=pytest.mark.slow), 10])
 def test_same_ids_as_tokenizers_on_brown(gpt2, brown_sentences, step):
     scratch, fast = gpt2

@@ -4,6 +4,7 @@ sentence.
     minirob tokenize train corpus.txt more.txt --vocab-size 8192 --out tok/
     minirob tokenize show tok/ "Tokenizers split words into pieces."
     minirob tokenize show gpt2-bpe "Hello world"      # GPT-2's real vocabulary (fetched once)
+    minirob tokenize explain gpt2-bpe "Tokenization"   # each merge, step by step (minirob.bpe)
     minirob tokenize speed                             # tokens/s: Rust library vs minirob.bpe
 """
 
@@ -30,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("text", help="the sentence to encode")
     show.add_argument("--pair", help="a second text, encoded as a pair with the first")
     show.set_defaults(func=run_show)
+
+    explain = actions.add_parser(
+        "explain", help="show the from-scratch BPE merging each piece of a text, step by step"
+    )
+    explain.add_argument("tokenizer", help="a directory with vocab.json + merges.txt, or 'gpt2-bpe'")
+    explain.add_argument("text", help="the text to explain")
+    explain.set_defaults(func=run_explain)
 
     speed = actions.add_parser(
         "speed", help="encoding speed (tokens/s) on the Brown corpus: tokenizers vs the from-scratch BPE"
@@ -78,6 +86,33 @@ def run_show(args: argparse.Namespace) -> int:
         span = "" if sequence is None else repr(texts[sequence][start:end])
         print(f"{i:>4}  {token_id:>6}  {token:<16} {span}")
     print("ids:", " ".join(map(str, encoding.ids)))
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from ..bpe import ByteLevelBPE, pretokenize
+    from ..errors import TokenizerError
+
+    directory = Path(args.tokenizer)
+    if args.tokenizer == "gpt2-bpe" and not directory.exists():
+        from ..datasets import fetch
+
+        directory = fetch("gpt2-bpe")
+    for vocab_name, merges_name in (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")):
+        if (directory / vocab_name).is_file():
+            model = ByteLevelBPE.from_files(directory / vocab_name, directory / merges_name)
+            break
+    else:
+        raise TokenizerError(f"{directory}: explain needs vocab.json + merges.txt (or encoder.json + vocab.bpe)")
+    pieces = pretokenize(args.text)
+    print(f"pieces (GPT-2's pattern, bytes shown as symbols, Ġ = space): {pieces}")
+    for piece in pieces:
+        steps = model.merge_steps(piece)
+        print(f"\n{piece!r}: {len(steps) - 1} merge(s)")
+        for pair, symbols in steps:
+            rule = "start" if pair is None else f"merge {pair[0]!r} + {pair[1]!r} (rank {model.ranks[pair]})"
+            print(f"  {rule:<40} {' '.join(symbols)}")
+        print(f"  ids: {[model.vocab[symbol] for symbol in steps[-1][1]]}")
     return 0
 
 
