@@ -47,7 +47,11 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="result key (default: task/start)")
     parser.add_argument("--out-dir", default=None, help="keep the run directory here")
     parser.add_argument("--results", default=str(RESULTS / "finetune_runs.json"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (on a crowded machine 1 can beat the default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     recipe = dict(BEST[args.task])
     for item in args.set:
         key, _, value = item.partition("=")

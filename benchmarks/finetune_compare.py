@@ -174,7 +174,11 @@ def main() -> None:
     parser.add_argument("--speed-repeats", type=int, default=10)
     parser.add_argument("--skip-full", action="store_true", help="only the interleaved speed test")
     parser.add_argument("--out", default=str(RESULTS / "finetune_compare.json"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (on a crowded machine 1 can beat the default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = fetch("minilm", progress=False)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
