@@ -105,6 +105,7 @@ class RobertaConfig:
             "intermediate_size",
             "max_position_embeddings",
             "type_vocab_size",
+            "num_labels",  # else torch fails later with "negative dimension" in a head
         )
         for name in positive:
             value = getattr(self, name)
