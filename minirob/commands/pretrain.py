@@ -51,7 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def recipe_from_args(args):
+    from ..errors import ConfigError
     from ..pretrain import PretrainRecipe
+
+    # Say so now, not after the corpus is fetched and a tokenizer trained on it.
+    for option in ("steps", "batch_size", "accumulation", "vocab_size", "max_length", "minutes"):
+        value = getattr(args, option)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{option.replace('_', '-')} must be > 0, got {value}")
 
     overrides = {}
     if args.layers:
