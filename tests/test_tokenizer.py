@@ -280,6 +280,22 @@ def test_tokenizer_json_saved_by_transformers(gpt2_pair, tmp_path):
         assert loaded.encode(text, pair=other).offsets == ours.encode(text, pair=other).offsets
 
 
+def test_roberta_style_vocab_keeps_its_special_ids(gpt2_files, tmp_path):
+    """roberta-base's layout: <s> <pad> </s> <unk> first, the BPE tokens after, <mask> last.
+    Built here from GPT-2's tokens shifted by 4; the ids must be the file's, as in transformers."""
+    gpt2_vocab = json.loads(gpt2_files[0].read_text(encoding="utf-8"))
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    vocab.update({token: i + 4 for token, i in gpt2_vocab.items()})
+    vocab["<mask>"] = len(vocab)
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    ours = Tokenizer.from_vocab_and_merges(tmp_path / "vocab.json", gpt2_files[1])
+    ref = reference_from_files(tmp_path / "vocab.json", gpt2_files[1], tmp_path / "ref")
+    assert len(ref) == ours.vocab_size == 50262 and ref.convert_tokens_to_ids("Hello") == 15496 + 4
+    assert [ours.bos_id, ours.pad_id, ours.eos_id, ours.unk_id, ours.mask_id] == [0, 1, 2, 3, 50261]
+    for text in ["Hello <mask>!", "  two  spaces ", ""]:
+        assert_same(ours.encode(text, pair="B"), reference(ref, text, "B"))
+
+
 def test_gpt2_directory_layout(gpt2_files, gpt2_pair):
     """A directory holding encoder.json + vocab.bpe (the fetch cache) loads as GPT-2's files."""
     ours, _, _, _ = gpt2_pair
