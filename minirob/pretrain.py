@@ -69,6 +69,15 @@ class PretrainRecipe:
     eval_every: int = 0  # 0: about 8 evaluations over the run
     eval_blocks: int = 256  # validation blocks scored at periodic evaluations (all at the end)
     checkpoint_every: int = 200
+    # How the learned position table starts: "normal" (N(0, 0.02), like every other weight) or
+    # "sinusoidal" (the fixed encodings of Vaswani et al. 2017, scaled by position_init_scale, as a
+    # starting point that training then adjusts). Same parameter, same layout: only the init differs.
+    # Start the MLM head's output bias at the log-frequencies of the training tokens, so the model
+    # predicts the unigram distribution from step 0 instead of spending hundreds of steps learning
+    # it (the bias is a free parameter of the head; only its starting value changes).
+    unigram_bias: bool = True
+    position_init: str = "normal"
+    position_init_scale: float = 1.0
     seed: int = 0
     progress: bool = True
 
@@ -80,6 +89,47 @@ class PretrainRecipe:
         # positions for max_length tokens, after RoBERTa's offset of pad_token_id + 1
         values.setdefault("max_position_embeddings", self.max_length + 2)
         return getattr(RobertaConfig, self.preset)(**values)
+
+
+def sinusoidal_positions(rows: int, width: int) -> torch.Tensor:
+    """(rows, width) table: row p holds sin(p w_i), cos(p w_i) with w_i = 10000^(-2i / width)."""
+    position = torch.arange(rows, dtype=torch.float32)[:, None]  # (rows, 1)
+    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    table = torch.zeros(rows, width)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : width // 2]
+    return table
+
+
+def init_positions(model: RobertaForMaskedLM, style: str, scale: float) -> None:
+    """Start the learned position embeddings from sinusoids (see PretrainRecipe.position_init).
+
+    Why: to leave the unigram plateau an MLM must attend to *nearby* tokens, and with random
+    position vectors "nearby" is something it first has to discover. Sinusoids make the offset
+    between two positions a fixed rotation, so attention by relative position is available from
+    the first step. RoBERTa's positions start at padding_idx + 1; the padding row stays zero.
+    """
+    if style == "normal":
+        return
+    if style != "sinusoidal":
+        raise ConfigError(f"position_init={style!r} is not one of normal, sinusoidal")
+    table = model.roberta.embeddings.position.weight
+    first = model.config.pad_token_id + 1 if model.config.position_style == "roberta" else 0
+    with torch.no_grad():
+        table[first:] = scale * sinusoidal_positions(table.shape[0] - first, table.shape[1])
+
+
+def init_unigram_bias(model: RobertaForMaskedLM, blocks: torch.Tensor, special: SpecialIds) -> None:
+    """Set the decoder bias to log p(token) over the maskable training tokens (add-one smoothed).
+
+    With that bias and the near-zero random logits of a fresh model, the first prediction is
+    already the unigram distribution, the best a model can do without context.
+    """
+    counts = torch.bincount(blocks[special.maskable(blocks)], minlength=model.config.vocab_size).double()
+    counts[list(special.special)] = 0.0
+    probabilities = (counts + 1.0) / (counts + 1.0).sum()
+    with torch.no_grad():
+        model.lm_head.bias.copy_(probabilities.log().float())
 
 
 def mlm_loss(model, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -157,6 +207,9 @@ def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> Tra
         )
     torch.manual_seed(recipe.seed)  # the same initial weights on every process
     model = RobertaForMaskedLM(config)
+    init_positions(model, recipe.position_init, recipe.position_init_scale)
+    if recipe.unigram_bias:
+        init_unigram_bias(model, train_blocks, special)
 
     batches = MaskedBlocks(train_blocks, recipe.batch_size, special, recipe.masking,
                            seed=recipe.seed, rank=rank, world_size=world)

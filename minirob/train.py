@@ -478,7 +478,7 @@ def train(
         step, elapsed_before = state["step"], state["elapsed"]
         last_metrics = state.get("metrics", {})
     else:
-        if existing and main_process:
+        if existing:
             raise TrainingError(
                 f"{out_dir} already holds checkpoints ({existing[-1].name}); pass --resume to "
                 "continue that run, or choose another --out directory"

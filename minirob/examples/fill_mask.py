@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import torch
@@ -27,6 +28,9 @@ def fill_mask(model, tokenizer, text: str, top: int = 5) -> list[list[tuple[str,
     """For each ``<mask>`` in ``text``: the ``top`` (token, probability) pairs, most likely first."""
     if "<mask>" not in text:
         raise InputError(f"no <mask> in {text!r}: write <mask> where the model should fill in a word")
+    # A space before <mask> belongs to the hidden word: byte-level BPE spells " said" as one token
+    # "Ġsaid", and pretraining masked such whole tokens (RoBERTa's <mask> is "lstrip" for this).
+    text = re.sub(r"\s+<mask>", "<mask>", text)
     encoding = tokenizer.encode(text, max_length=model.config.max_sequence_length)
     ids = torch.tensor([encoding.ids])
     at = ids == tokenizer.mask_id  # (1, T)
