@@ -218,3 +218,26 @@ def test_checkpoint_head_with_another_number_of_labels(checkpoint, tmp_path):
     model.save_pretrained(tmp_path / "three")
     with pytest.raises(CheckpointError, match="different number of labels"):
         RobertaForSequenceClassification.from_pretrained(tmp_path / "three", num_labels=2)
+
+
+def test_command_line_finetune_from_files(checkpoint, tmp_path, capsys):
+    from minirob.cli import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(
+        json.dumps({"text": e.text, "label": e.label, "hyp": "the film"}) + "\n"
+        for e in sentiment_data(80, 1)
+    ))
+    test = tmp_path / "test.jsonl"
+    test.write_text(json.dumps({"text": "good film", "label": "neutral", "hyp": "x"}) + "\n")
+    out = tmp_path / "run"
+    args = ["finetune", "--task", "classify", "--from", str(checkpoint), "--train", str(train),
+            "--pair-column", "hyp", "--epochs", "1", "--batch-size", "16", "--out", str(out)]
+    assert main(args) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    recipe = json.loads((out / "finetune.json").read_text())
+    assert recipe["sizes"] == {"train": 64, "validation": 8, "test": 8}  # the 80/10/10 split
+    bad = ["finetune", "--task", "classify", "--from", str(checkpoint), "--train", str(train),
+           "--validation", str(train), "--test", str(test), "--out", str(tmp_path / "bad")]
+    assert main(bad) == 1
+    assert "label 'neutral' never occurs" in capsys.readouterr().err
