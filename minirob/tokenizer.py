@@ -212,8 +212,9 @@ class Tokenizer:
                 backend.train_from_iterator(_checked_texts(files_or_texts), trainer)
         except TokenizerError:
             raise
-        except Exception as error:  # the Rust side reports e.g. invalid UTF-8 in a file
-            raise TokenizerError(f"training the tokenizer failed: {error}") from error
+        except Exception as error:  # the Rust side reports e.g. invalid UTF-8, without the file
+            where = _first_non_utf8_line(files or [])
+            raise TokenizerError(f"training the tokenizer failed: {where or error}") from error
         _add_roberta_post_processor(backend, add_prefix_space)
         return cls(backend)
 
@@ -677,6 +678,18 @@ def _as_files(source) -> list[Path] | None:
         if not path.is_file():
             raise MissingTokenizerFileError(f"training file not found: {path}")
     return paths
+
+
+def _first_non_utf8_line(paths: list[Path]) -> str | None:
+    """``"FILE:LINE: not UTF-8 text"`` for the first line of ``paths`` that is not UTF-8."""
+    for path in paths:
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start} of the line)"
+    return None
 
 
 def _checked_texts(texts):

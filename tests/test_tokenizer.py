@@ -350,6 +350,14 @@ def test_missing_files(tmp_path, gpt2_files):
         Tokenizer.train([tmp_path / "missing.txt"], vocab_size=300)
 
 
+def test_training_file_not_utf8(tmp_path):
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("fine text\n" * 3, encoding="utf-8")
+    bad.write_bytes(b"line one\nline \xff\xfe two\n")
+    with pytest.raises(TokenizerError, match=r"bad.txt:2: not UTF-8 text"):
+        Tokenizer.train([good, bad], vocab_size=300)
+
+
 def test_malformed_vocab_names_file_and_line(tmp_path):
     merges = tmp_path / "merges.txt"
     merges.write_text("#version: 0.2\n")
