@@ -28,6 +28,7 @@ import os
 import pickle
 import tarfile
 import types
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,25 @@ PICKLE_MODULE = types.SimpleNamespace(
 )
 
 
+def check_zip_crc(path: Path) -> None:
+    """Verify the CRC-32 that a zip-format torch file (torch >= 1.6) keeps for every record.
+
+    ``torch.load`` does not check them, so a flipped bit among the tensor bytes would load as a
+    silently different weight. A legacy (non-zip) pickle has no checksums to check.
+    """
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # reads every record, compares its CRC-32
+    except Exception as error:  # BadZipFile, a damaged header's odd compression method, ...
+        raise CheckpointError(f"{path}: corrupted zip structure ({type(error).__name__}: {error})") from None
+    if bad is not None:
+        raise CheckpointError(
+            f"{path}: record {bad!r} fails its CRC-32 check; the file is corrupted (bad copy or disk?)"
+        )
+
+
 def safe_torch_load(path: str | os.PathLike) -> Any:
     """``torch.load`` of a pickled checkpoint (zip or legacy format) through the allow-list.
 
@@ -186,6 +206,7 @@ def safe_torch_load(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"{path}: file is empty")
     if tarfile.is_tarfile(path):  # torch < 0.4's tar format: extracts files; not supported
         raise CheckpointError(f"{path}: a tar-format checkpoint (torch < 0.4) is not supported")
+    check_zip_crc(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=PICKLE_MODULE)
     except UnsafeCheckpointError as error:
