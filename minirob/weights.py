@@ -7,6 +7,7 @@ The whole mapping is the two tables below. Names are module paths; the parameter
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -159,6 +160,19 @@ def minirob_to_hf(model) -> dict[str, Tensor]:
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+CHECKSUM_KEY = "minirob_sha256"  # safetensors metadata entry written by save_pretrained
+
+
+def weights_digest(state: dict[str, Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a .safetensors or .bin file; corrupted files become CheckpointError."""
     path = Path(path)
@@ -167,12 +181,24 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
         try:
-            return load_file(str(path))
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                state = {name: handle.get_tensor(name) for name in handle.keys()}
         except Exception as error:  # safetensors raises its own SafetensorError
             raise CheckpointError(f"{path}: not a valid safetensors file ({error})") from None
+        # safetensors has no checksum of its own; files minirob wrote carry one in the metadata.
+        if CHECKSUM_KEY in metadata and metadata[CHECKSUM_KEY] != weights_digest(state):
+            raise CheckpointError(
+                f"{path}: the weights no longer match the sha256 written when the file was saved; "
+                "the file is corrupted (bad copy or disk?)"
+            )
+        return state
+    from .safe_pickle import check_zip_crc
+
+    check_zip_crc(path)  # torch.load alone would not notice a flipped bit in the tensor bytes
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -315,7 +341,9 @@ def save_pretrained(model, directory: str | os.PathLike) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
     try:
         model.config.save(staging / "config.json", architectures=[_hf_class_name(model)])
-        save_file(minirob_to_hf(model), str(staging / "model.safetensors"), metadata={"format": "pt"})
+        state = minirob_to_hf(model)
+        metadata = {"format": "pt", CHECKSUM_KEY: weights_digest(state)}
+        save_file(state, str(staging / "model.safetensors"), metadata=metadata)
         for name in ("config.json", "model.safetensors"):
             os.replace(staging / name, directory / name)  # atomic per file
     finally:
