@@ -435,7 +435,10 @@ class Tokenizer:
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
         """Turn ids (a list, or a 1-D tensor) back into text. For a byte-level tokenizer without
-        ``add_prefix_space``, ``decode(encode(text).ids) == text`` for every string."""
+        ``add_prefix_space``, ``decode(encode(text).ids) == text`` for every string that does not
+        spell a special token such as ``<mask>`` (those are matched as special tokens and then
+        skipped; ``encode(text, add_special_tokens=False)`` with ``skip_special_tokens=False``
+        round-trips every string)."""
         ids = _as_id_list(ids)
         self._check_ids(ids)
         return self._backend.decode(ids, skip_special_tokens=skip_special_tokens)
@@ -505,6 +508,7 @@ class Tokenizer:
             lambda: backend.enable_padding(pad_id=self.pad_id, pad_token=pad_token, length=length),
             backend.no_padding,
         )
+
 
 # --------------------------------------------------------------------------------- helpers
 
