@@ -288,11 +288,12 @@ class Tokenizer:
 
     @classmethod
     def _from_tokenizer_json(cls, path: Path, add_prefix_space: bool | None) -> Tokenizer:
-        text = path.read_text(encoding="utf-8")
         try:
-            spec = json.loads(text)
+            spec = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise TokenizerError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        except UnicodeDecodeError as error:
+            raise TokenizerError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
         if not isinstance(spec, dict) or "model" not in spec:
             raise TokenizerError(f"{path}: not a tokenizer.json (no 'model' entry)")
         if add_prefix_space is not None:
