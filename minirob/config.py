@@ -188,7 +188,12 @@ class RobertaConfig:
                 "is not supported (only 'absolute')"
             )
         if "id2label" in values and values["id2label"]:
-            kwargs["id2label"] = {int(k): v for k, v in values["id2label"].items()}
+            try:
+                kwargs["id2label"] = {int(k): v for k, v in values["id2label"].items()}
+            except (AttributeError, ValueError):
+                raise ConfigError(
+                    f"{source}: id2label must map label ids to names, got {values['id2label']!r:.80}"
+                ) from None
             kwargs.setdefault("num_labels", len(kwargs["id2label"]))
         ignored = {
             "architectures", "label2id", "transformers_version", "torch_dtype", "dtype",
@@ -200,7 +205,7 @@ class RobertaConfig:
         }
         try:
             return cls(**kwargs)
-        except TypeError as error:  # a value of the wrong JSON type
+        except (TypeError, ConfigError) as error:  # a wrong JSON type, or a value the checks refuse
             raise ConfigError(f"{source}: {error}") from None
 
     def save(self, path: str | os.PathLike, architectures: list[str] | None = None) -> None:
