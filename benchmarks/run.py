@@ -106,7 +106,7 @@ def run_memory(sections: list[str], args, device: torch.device) -> list[dict]:
              for precision in args.precisions]
     for case, precision in tqdm(cases, desc="memory", disable=args.quiet):
         spec = {**case, "precision": precision, "device": str(device), "threads": args.threads,
-                "steps": 2}
+                "steps": 1 if case["bench"] == "inference" else 2}  # 2: optimiser state exists
         results.append({"case": spec, **memory.compare(spec), "measured": stamp()})
     return results
 
@@ -131,6 +131,22 @@ def run_utilisation(pretrain_results: list[dict], args, device: torch.device) ->
             }
         results.append(row)
     return results
+
+
+def case_key(entry: dict) -> str:
+    """What identifies a row: its workload and precision (a rerun replaces the row it repeats)."""
+    case = entry.get("case") or {"precision": entry["precision"]}
+    return json.dumps({k: case.get(k) for k in ("bench", "batch", "length", "precision")})
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """Rows of ``old`` not measured again, then the new ones, in a stable order."""
+    fresh = {case_key(entry) for entry in new}
+    order = ("pretrain", "inference", "finetune")
+    rows = [entry for entry in old if case_key(entry) not in fresh] + new
+    return sorted(rows, key=lambda e: (order.index(e.get("case", {}).get("bench", "pretrain")),
+                                       -e.get("case", {}).get("batch", 0),
+                                       e.get("case", e).get("precision") != "float32"))
 
 
 def parse_args(argv=None):
@@ -169,7 +185,8 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     everything = json.loads(path.read_text()) if path.exists() else {}
-    results = everything.setdefault(args.device, {})
+    # One table per device and thread count (a CPU run with 1 thread is a different experiment).
+    results = everything.setdefault(f"{args.device}, {args.threads} torch threads", {})
     results["machine"] = machine(device)
     results["toy"] = args.toy
 
@@ -179,16 +196,18 @@ def main(argv=None) -> dict:
 
     for section in ("pretrain", "inference", "finetune"):
         if section in args.sections:
-            results[section] = run_speed(section, args, device)
+            results[section] = merge(results.get(section, []), run_speed(section, args, device))
             save()
     if "utilisation" in args.sections:
         if "pretrain" not in results:
             raise SystemExit("utilisation needs the pretrain section (run it first or together)")
-        results["utilisation"] = run_utilisation(results["pretrain"], args, device)
+        measured = [e for e in results["pretrain"] if e["case"]["precision"] in args.precisions]
+        results["utilisation"] = merge(results.get("utilisation", []),
+                                       run_utilisation(measured, args, device))
         save()
     if "memory" in args.sections:
         speed = [s for s in SPEED if s in args.sections] or list(SPEED)
-        results["memory"] = run_memory(speed, args, device)
+        results["memory"] = merge(results.get("memory", []), run_memory(speed, args, device))
         save()
     if "quality" in args.sections:
         from .time_to_quality import time_to_quality

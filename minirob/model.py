@@ -271,7 +271,13 @@ class RobertaForSequenceClassification(PreTrainedModel):
         token_type_ids: Tensor | None = None,
     ) -> Tensor:
         """-> logits (B, num_labels)."""
-        return self.classifier(self.roberta(input_ids, attention_mask, token_type_ids))
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        # The head reads only <s>, so the last layer computes only that row (its keys and values
+        # still come from every token; see Encoder.forward): the same numbers, less work.
+        first = torch.zeros_like(input_ids, dtype=torch.bool)
+        first[:, 0] = True
+        summary = self.roberta(input_ids, attention_mask, token_type_ids, only_at=first)  # (B, H)
+        return self.classifier(summary[:, None])  # (B, 1, H): the head reads position 0
 
 
 class RobertaForTokenClassification(PreTrainedModel):
