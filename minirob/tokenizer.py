@@ -644,6 +644,14 @@ def read_merges(
 def _check_text(text, name: str) -> None:
     if not isinstance(text, str):
         raise TokenizerError(f"{name} must be a str, got {type(text).__name__}: {text!r:.60}")
+    if not text.isascii():  # a lone surrogate ('\ud800') is a str but not UTF-8: tokenizers refuses it
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise TokenizerError(
+                f"{name} holds {text[error.start]!r} at index {error.start}, a lone surrogate that "
+                "UTF-8 cannot encode (decode your bytes with errors='replace')"
+            ) from None
 
 
 def _check_text_list(texts, name: str) -> list[str]:
