@@ -101,7 +101,11 @@ def read_dictionary(path: str | os.PathLike) -> list[str]:
     """fairseq ``dict.txt`` -> the model's vocabulary, id order: specials, file, ``<mask>``."""
     path = Path(path)
     symbols = list(SPECIAL_SYMBOLS)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise CheckpointError(f"{path}, line {line}: not UTF-8 text ({error.reason})") from None
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.rstrip()
         if not line:
