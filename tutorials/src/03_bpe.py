@@ -207,7 +207,10 @@ plt.gca().set(xlabel="merges used", ylabel="tokens per word (held-out text)",
 plt.tight_layout()
 plt.show()
 print(f"bytes only: {tokens_per_word[0]:.2f} tokens/word; with {len(merges)} merges: {tokens_per_word[-1]:.2f}")
-assert tokens_per_word[-1] < tokens_per_word[0] / 2
+# A merge learned later can only apply after every earlier one has been applied, so using more
+# merges never makes a text longer: the curve can only go down.
+assert all(a >= b for a, b in zip(tokens_per_word, tokens_per_word[1:]))
+assert tokens_per_word[-1] < tokens_per_word[0] / (1.3 if FAST else 2)
 
 # %% [markdown]
 # The first merges (`Ġt`, `he`, `Ġthe`, ...) buy the most; later ones cover rarer and rarer
