@@ -36,6 +36,7 @@ class Comparison:
     minirob_s: list[float] = field(default_factory=list)  # seconds per step, one per repeat
     transformers_s: list[float] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # case-specific facts (FLOPs, utilisation, ...)
+    probe: list[float] = field(default_factory=list)  # optional: a rate measured before each pair
 
     @property
     def ratios(self) -> list[float]:
@@ -77,15 +78,19 @@ def interleave(
     warmup: int,
     device: torch.device,
     progress=None,
+    probe: Callable[[], float] | None = None,
 ) -> Comparison:
     """Time ``repeats`` alternating pairs of steps after ``warmup`` untimed pairs.
 
-    ``progress`` is an optional tqdm bar, advanced once per pair.
+    ``progress`` is an optional tqdm bar, advanced once per pair. ``probe``, if given, is called
+    just before each pair and its value kept (e.g. the machine's matmul FLOP/s at that moment).
     """
     for _ in range(warmup):
         minirob_step()
         transformers_step()
     for repeat in range(repeats):
+        if probe is not None:
+            comparison.probe.append(probe())
         if repeat % 2 == 0:
             m = time_once(minirob_step, device)
             t = time_once(transformers_step, device)

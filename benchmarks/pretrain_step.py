@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import minirob
 from minirob.masking import MaskedBatch, mask_tokens
 
+from .peak import matmul_rate
 from .harness import Comparison, interleave, make_optimizer, precision_context, training_step
 from .twins import FIRST_ORDINARY_ID, attention_implementation, make_inputs, pair
 
@@ -93,7 +94,9 @@ def benchmark(
     repeats: int,
     warmup: int,
     progress=None,
+    probe_size: int = 1024,
 ) -> Comparison:
+    """Interleaved steps; before each pair, the matmul FLOP/s of the moment (for utilisation)."""
     ours, theirs = (m.train() for m in pair(CLASS_NAME, config, device))
     data = make_batch(config, batch, length, device)
     comparison = Comparison(
@@ -115,6 +118,7 @@ def benchmark(
         warmup=warmup,
         device=device,
         progress=progress,
+        probe=lambda: matmul_rate(device, precision, size=probe_size),
     )
 
 

@@ -63,20 +63,23 @@ def utilisation_table(results: dict) -> list[str]:
         return []
     lines = [
         "FLOPs counted by `torch.utils.flop_counter.FlopCounterMode` (matmuls and attention, "
-        f"forward + backward); peak = best of 5 square {rows[0].get('matmul_size', 2048)} matmuls "
-        "at that precision, same threads. Step times were taken on the shared machine.",
+        f"forward + backward). Peak: best of 3 square {rows[0].get('matmul_size') or 1024} matmuls "
+        "at the same precision and threads, measured right before every timed pair (the machine "
+        "is shared, so the peak available moves); utilisation is per pair, median (min-max).",
         "",
-        "| pretrain step | matmul peak GFLOP/s | side | GFLOP per step | GFLOP/s (median step) "
-        "| utilisation median (best) |",
+        "| pretrain step | matmul GFLOP/s median (max) | side | GFLOP per step "
+        "| GFLOP/s (median step) | utilisation |",
         "|---|---:|---|---:|---:|---:|",
     ]
     for row in rows:
         for side in ("minirob", "transformers"):
             u = row[side]
             lines.append(
-                f"| {row['precision']} | {row['matmul_peak_flops'] / 1e9:.0f} | {side} | "
+                f"| {row['precision']} | {row['matmul_flops_median'] / 1e9:.0f} "
+                f"({row['matmul_flops_max'] / 1e9:.0f}) | {side} | "
                 f"{u['flops_per_step'] / 1e9:.1f} | {u['flops_per_s_median'] / 1e9:.1f} | "
-                f"{u['utilisation_median']:.0%} ({u['utilisation_best']:.0%}) |"
+                f"{u['utilisation_median']:.0%} ({u['utilisation_min']:.0%}-"
+                f"{u['utilisation_max']:.0%}) |"
             )
     return lines
 

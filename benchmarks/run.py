@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+from statistics import median
 from pathlib import Path
 
 import torch
@@ -30,13 +31,14 @@ from tqdm import tqdm
 
 import minirob
 
-from . import finetune_step, inference, memory, peak, pretrain_step
+from . import finetune_step, inference, memory, pretrain_step
 from .report import write_markdown
 
 SECTIONS = ("pretrain", "inference", "finetune", "memory", "utilisation", "quality")
 SPEED = {"pretrain": pretrain_step, "inference": inference, "finetune": finetune_step}
 TARGETS = {"pretrain": 1.5, "inference": 1.0, "finetune": 1.0}
 DEFAULT_REPEATS = {"pretrain": 15, "inference": 8, "finetune": 5}
+PROBE_SIZE = {False: 1024, True: 128}  # square matmul measuring the FLOP/s available (peak.py)
 
 # A model small enough for a smoke test to run every workload in seconds.
 TOY = dict(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -91,11 +93,13 @@ def run_speed(section: str, args, device: torch.device) -> list[dict]:
             start = stamp()
             with tqdm(total=repeats, desc=f"{section} {case['batch']}x{case['length']} {precision}",
                       disable=args.quiet) as bar:
+                options = {"probe_size": PROBE_SIZE[args.toy]} if section == "pretrain" else {}
                 comparison = SPEED[section].benchmark(
                     config_of(case), batch=case["batch"], length=case["length"],
                     precision=precision, device=device, repeats=repeats, warmup=args.warmup,
-                    progress=bar)
-            results.append({**comparison.to_json(), "case": {**case, "precision": precision},
+                    progress=bar, **options)
+            case_info = {**case, "precision": precision, **options}
+            results.append({**comparison.to_json(), "case": case_info,
                             "target": TARGETS[section], "started": start, "ended": stamp()})
     return results
 
@@ -111,23 +115,22 @@ def run_memory(sections: list[str], args, device: torch.device) -> list[dict]:
     return results
 
 
-def run_utilisation(pretrain_results: list[dict], args, device: torch.device) -> list[dict]:
-    """Achieved FLOP/s of each side's pretraining step over the matmul peak at that precision."""
+def run_utilisation(pretrain_results: list[dict]) -> list[dict]:
+    """Per pair: each side's FLOP/s over the matmul FLOP/s measured just before that pair."""
     results = []
     for entry in pretrain_results:
-        precision = entry["case"]["precision"]
-        size = 256 if args.toy else 2048
-        peak_flops = peak.matmul_peak(device, precision, size=size)
-        row = {"precision": precision, "matmul_peak_flops": peak_flops, "matmul_size": size,
-               "measured": stamp()}
+        probe = entry["probe"]
+        row = {"precision": entry["case"]["precision"], "matmul_flops_median": median(probe),
+               "matmul_flops_max": max(probe), "matmul_size": entry["case"].get("probe_size")}
         for side in ("minirob", "transformers"):
-            seconds = sorted(entry[f"{side}_s"])
             flops = entry["summary"][f"{side}_flops"]
+            per_pair = [flops / t / rate for t, rate in zip(entry[f"{side}_s"], probe)]
             row[side] = {
                 "flops_per_step": flops,
-                "flops_per_s_median": flops / seconds[len(seconds) // 2],
-                "utilisation_median": flops / seconds[len(seconds) // 2] / peak_flops,
-                "utilisation_best": flops / seconds[0] / peak_flops,
+                "flops_per_s_median": flops / median(entry[f"{side}_s"]),
+                "utilisation_median": median(per_pair),
+                "utilisation_min": min(per_pair),
+                "utilisation_max": max(per_pair),
             }
         results.append(row)
     return results
@@ -201,9 +204,7 @@ def main(argv=None) -> dict:
     if "utilisation" in args.sections:
         if "pretrain" not in results:
             raise SystemExit("utilisation needs the pretrain section (run it first or together)")
-        measured = [e for e in results["pretrain"] if e["case"]["precision"] in args.precisions]
-        results["utilisation"] = merge(results.get("utilisation", []),
-                                       run_utilisation(measured, args, device))
+        results["utilisation"] = run_utilisation(results["pretrain"])
         save()
     if "memory" in args.sections:
         speed = [s for s in SPEED if s in args.sections] or list(SPEED)
