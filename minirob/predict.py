@@ -63,8 +63,15 @@ class Predictor:
                 f"{run_dir} is not a fine-tuned run directory: no {RECIPE_FILE} (create one with "
                 "`minirob finetune ... --out DIR`)"
             )
-        recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
-        task, labels = recipe["task"], list(recipe["labels"])
+        try:
+            recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
+            task, labels = recipe["task"], list(recipe["labels"])
+            recorded_length = int(recipe["max_length"])
+        except (ValueError, KeyError, TypeError) as error:  # corrupted or hand-edited
+            raise CheckpointError(
+                f"{recipe_file}: unreadable ({type(error).__name__}: {error}); it records the run's "
+                "task, labels and max_length"
+            ) from None
         model_class = (
             RobertaForTokenClassification if task == "ner" else RobertaForSequenceClassification
         )
@@ -77,7 +84,7 @@ class Predictor:
             )
         model.eval()
         tokenizer = load_tokenizer(run_dir)
-        max_length = fit_max_length(int(recipe["max_length"]), model.config)
+        max_length = fit_max_length(recorded_length, model.config)
         return cls(model, tokenizer, task, labels, max_length)
 
     def classify(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict]:
