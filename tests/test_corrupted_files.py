@@ -237,3 +237,17 @@ def test_fill_mask_on_a_corrupted_model_directory_exits_cleanly(model_dir, tmp_p
     (folder / "config.json").write_text(json.dumps(config))
     code, _, err = run_cli(capsys, ["fill-mask", folder, "The <mask> sat."])
     assert_clean_failure(code, err, "encoder.layers.1")
+
+
+@pytest.mark.parametrize("record", ['{"task": "sentiment", "labels": ["neg", ', "{}", '{"task": "ner", "labels": 3}'],
+                         ids=["truncated", "empty object", "labels not a list"])
+def test_fine_tuned_run_record(model_dir, tmp_path, capsys, record):
+    from minirob.finetune import RECIPE_FILE
+    from minirob.predict import Predictor
+
+    folder = Path(shutil.copytree(model_dir, tmp_path / "run"))
+    (folder / RECIPE_FILE).write_text(record)
+    with pytest.raises(CheckpointError, match=RECIPE_FILE):
+        Predictor.load(folder)
+    code, _, err = run_cli(capsys, ["predict", folder, "a fine film"])
+    assert_clean_failure(code, err, RECIPE_FILE)
