@@ -79,6 +79,7 @@ def main() -> None:
         "validation_history": report["validation_history"],
         "best_epoch": report["best_epoch"],
         "stopped_by": report["stopped_by"],
+        "epochs_done": report["epochs_done"],
         "train_seconds": report["train_seconds"],
         "process_cpu_seconds": round(time.process_time() - cpu_before, 1),
         "threads": torch.get_num_threads(),

@@ -71,7 +71,7 @@ def main() -> None:
         r = entry["recipe"]
         recipe = (f"lr {r['lr']}, batch {r['batch_size']}, max len {r['max_length']}, "
                   f"bf16 {r.get('bf16', 'off')}, {r['minutes']} min budget")
-        done = len(entry["validation_history"])
+        done = entry.get("epochs_done", len(entry["validation_history"]))
         start = entry["start"] + (" (random init)" if entry["random_init"] else "")
         lines.append(f"| {name} | {start} | {recipe} | {_pct(entry['test_score'])} | {done} | "
                      f"{entry['train_seconds']} | {entry['process_cpu_seconds']} | "

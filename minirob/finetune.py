@@ -550,8 +550,10 @@ def finetune(
         result = train(model, loss_fn, batches, train_config, evaluate=evaluate,
                        run_info={"finetune": recipe})
         stopped_by = "epochs" if result.stopped_by == "steps" else result.stopped_by
+        steps = result.step
     except _EarlyStop:
         stopped_by = "early_stopping"
+        steps = len(history) * steps_per_epoch
     train_seconds = time.perf_counter() - started
     if best["epoch"] == 0:  # the budget ran out before the first epoch ended: score what we have
         evaluate(model)
@@ -570,6 +572,8 @@ def finetune(
         "stopped_by": stopped_by,
         "train_seconds": round(train_seconds, 1),
         "steps_per_epoch": steps_per_epoch,
+        "steps": steps,
+        "epochs_done": round(steps / steps_per_epoch, 2),
         "torch_threads": torch.get_num_threads(),
     }
     if task != "ner":
