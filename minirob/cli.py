@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("minirob: interrupted", file=sys.stderr)
         return 130
-    except (MinirobError, ValueError, FileNotFoundError, PermissionError) as error:
-        # A user mistake or a bad file: say what, not where in our code.
+    except (MinirobError, ValueError, OSError) as error:
+        # A user mistake or a bad file (OSError: missing, a folder where a file belongs, no
+        # permission, disk full...): say what, not where in our code.
         print(f"minirob {args.command}: error: {error}", file=sys.stderr)
         return 1
     return int(result or 0)
