@@ -196,6 +196,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
                 "the file is corrupted (bad copy or disk?)"
             )
         return state
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":  # neither torch's zip format nor a pickle
+        raise CheckpointError(
+            f"{path}: not a weights file (not safetensors, not a PyTorch zip or pickle: it starts "
+            f"with {magic!r}); give the directory holding config.json and the weights"
+        )
     from .safe_pickle import check_zip_crc
 
     check_zip_crc(path)  # torch.load alone would not notice a flipped bit in the tensor bytes
