@@ -20,10 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args) -> int:
     from ..examples.fill_mask import fill_mask, load_mlm
 
+    from ..errors import ConfigError
+
+    if args.top < 1:
+        raise ConfigError(f"--top must be >= 1, got {args.top}")
     model, tokenizer = load_mlm(args.model)
+    top = min(args.top, model.config.vocab_size)  # cannot show more candidates than tokens
     for text in args.texts:
         print(text)
-        for position, candidates in enumerate(fill_mask(model, tokenizer, text, top=args.top)):
+        for position, candidates in enumerate(fill_mask(model, tokenizer, text, top=top)):
             shown = "  ".join(f"{token!r} {100 * p:.1f}%" for token, p in candidates)
             print(f"  <mask> {position + 1}: {shown}")
     return 0
