@@ -197,7 +197,8 @@ class SpecialIds:
 def masked_batch(
     ids: Tensor, special: SpecialIds, masking: MaskingConfig, generator: torch.Generator
 ) -> dict[str, Tensor]:
-    """(B, T) blocks -> the dict the MLM loss reads: input_ids, attention_mask, predict_at, targets."""
+    """(B, T) blocks -> the dict the MLM loss reads: input_ids, attention_mask, predict_at, targets,
+    tokens (how many real tokens), shown_as_mask."""
     word_starts = None
     if masking.whole_word:
         word_starts = special.word_start.to(ids.device)[ids]
@@ -217,6 +218,8 @@ def masked_batch(
         "predict_at": masked.predict_at,
         "targets": masked.targets,
         "tokens": attention_mask.sum(),
+        # (N,) which targets the model sees as <mask> (the rest: random or unchanged tokens)
+        "shown_as_mask": masked.input_ids[masked.predict_at] == special.mask,
     }
 
 
@@ -294,6 +297,7 @@ def select_rows(batch: dict[str, Tensor], rows: slice) -> dict[str, Tensor]:
         "attention_mask": batch["attention_mask"][keep],
         "predict_at": batch["predict_at"][keep],
         "targets": batch["targets"][keep[target_rows]],
+        "shown_as_mask": batch["shown_as_mask"][keep[target_rows]],
         "tokens": batch["attention_mask"][keep].sum(),
     }
 

@@ -139,8 +139,14 @@ def mlm_loss(model, batch: dict) -> tuple[torch.Tensor, dict]:
     if targets.numel() == 0:  # nothing masked in this (tiny) batch: no signal, no NaN
         return logits.sum() * 0.0, {"count": 0, "correct": 0, "tokens": batch["tokens"]}
     loss = F.cross_entropy(logits.float(), targets)
-    correct = (logits.argmax(dim=-1) == targets).sum()
-    return loss, {"count": targets.numel(), "correct": correct, "tokens": batch["tokens"]}
+    hits = logits.argmax(dim=-1) == targets  # (N,)
+    metrics = {"count": targets.numel(), "correct": hits.sum(), "tokens": batch["tokens"]}
+    if "shown_as_mask" in batch:
+        # Accuracy where the input really showed <mask>: the part that needs context. (Of the
+        # other 20% of targets, the unchanged half is won by copying the input token.)
+        metrics["count_mask"] = batch["shown_as_mask"].sum()
+        metrics["correct_mask"] = (hits & batch["shown_as_mask"]).sum()
+    return loss, metrics
 
 
 def load_corpus(recipe: PretrainRecipe) -> tuple[list[Document], list[Document]]:

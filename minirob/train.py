@@ -235,7 +235,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def evaluate_batches(model: nn.Module, loss_fn: LossFn, batches, bf16: bool = False) -> dict[str, float]:
-    """Mean loss (weighted by each batch's ``count``), perplexity and accuracy over fixed batches."""
+    """Mean loss (weighted by each batch's ``count``), perplexity and accuracy over fixed batches.
+
+    Metric pairs ``correct_X`` / ``count_X`` also give ``accuracy_X`` (an accuracy on a subset).
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -257,6 +260,9 @@ def evaluate_batches(model: nn.Module, loss_fn: LossFn, batches, bf16: bool = Fa
     result["perplexity"] = math.exp(min(result["loss"], 50.0))
     if "correct" in sums:
         result["accuracy"] = sums["correct"] / total_count
+    for key in sums:  # "correct_X" with "count_X": an accuracy on the subset X
+        if key.startswith("correct_") and sums.get("count_" + key[8:]):
+            result["accuracy_" + key[8:]] = sums[key] / sums["count_" + key[8:]]
     return result
 
 
