@@ -301,7 +301,6 @@ def predict_logits(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out: list[Tensor] = []
     # Longest first within the whole set keeps padding small; results go back in input order.
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
     results: dict[int, Tensor] = {}
@@ -316,8 +315,7 @@ def predict_logits(
         for row, i in enumerate(chunk):
             results[i] = logits[row] if logits.dim() == 2 else logits[row, : len(features[i]["input_ids"])]
     model.train(was_training)
-    out = [results[i] for i in range(len(features))]
-    return out
+    return [results[i] for i in range(len(features))]
 
 
 def score(
