@@ -71,11 +71,18 @@ def test_committed_notebook_is_fresh(name):
 def test_staleness_detects_an_edit_and_a_fast_run():
     name = CHAPTERS[0]
     nb = nbformat.read(TUTORIALS / f"{name}.ipynb", as_version=4)
+    assert build.staleness(nb, _source(name)) == []
     edited = _source(name).replace("torch.manual_seed(0)", "torch.manual_seed(1)", 1)
     assert any("cells differ" in p for p in build.staleness(nb, edited))
-    assert any("sha256" in p for p in build.staleness(nb, edited))
+    assert any("code sha256" in p for p in build.staleness(nb, edited))
+    # A prose edit makes the cells differ too, but the outputs still come from the same code.
+    prose = _source(name).replace("# # Chapter 1", "# # Chapter One", 1)
+    assert [p for p in build.staleness(nb, prose) if "sha256" in p] == []
+    assert any("cells differ" in p for p in build.staleness(nb, prose))
     nb.metadata["minirob"]["budget"] = "fast"
     assert any("'fast' run" in p for p in build.staleness(nb, _source(name)))
+    nb.cells[3]["execution_count"] = 99
+    assert any("top-to-bottom" in p for p in build.staleness(nb, _source(name)))
 
 
 @pytest.mark.slow

@@ -10,10 +10,11 @@ and committed with its outputs so the plots show on the repository page.
     .venv/bin/python tutorials/build.py 03 05           # only chapters whose name starts with 03, 05
     .venv/bin/python tutorials/build.py --fast --out /tmp/nb   # shrunk budgets (what CI runs)
     .venv/bin/python tutorials/build.py --check         # are the committed outputs up to date?
+    .venv/bin/python tutorials/build.py --prose 04      # text edits only: keep the outputs
 
-Every notebook records, in ``metadata.minirob``, the sha256 of the source it was executed from,
-the budget it ran with and how long it took; ``tests/test_tutorials.py`` uses these to prove the
-committed outputs are not stale.
+Every notebook records, in ``metadata.minirob``, the sha256 of the code cells it was executed
+from, the budget it ran with and how long it took; ``tests/test_tutorials.py`` uses these to prove
+the committed outputs are not stale.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ _MARKDOWN = "# %% [markdown]"
 
 
 # --------------------------------------------------------------------------- source -> cells
-def source_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def code_sha256(cells: list) -> str:
+    """Fingerprint of the code a notebook runs: its code cells, in order. Outputs depend on these
+    alone, so prose can be edited without re-running (``--prose``) and the notebook stays fresh."""
+    code = "\n# %%\n".join(c.source for c in cells if c.cell_type == "code")
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
 def _markdown_line(line: str, where: str) -> str:
@@ -96,7 +100,7 @@ def notebook_from_source(path: Path) -> nbformat.NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["minirob"] = {
         "source": f"src/{path.name}",
-        "source_sha256": source_sha256(text),
+        "code_sha256": code_sha256(nb.cells),
     }
     return nb
 
@@ -112,19 +116,20 @@ def chapter_sources(selected: list[str] | None = None) -> list[Path]:
 def staleness(nb: nbformat.NotebookNode, source_text: str) -> list[str]:
     """Why a committed notebook does not reflect a full run of its current source ([] = fresh).
 
-    Fresh means: the cells are exactly the source's cells; the notebook was executed from a source
-    with the same sha256 (so the outputs came from this code), with the default budget, top to
-    bottom in one kernel (execution counts 1, 2, 3, ...), and no cell raised.
+    Fresh means: the cells are exactly the source's cells; the notebook was executed from the same
+    code cells (the sha256 recorded at execution time, so the outputs came from this code), with the
+    default budget, top to bottom in one kernel (execution counts 1, 2, 3, ...), and no cell raised.
     """
     problems = []
-    want = [(c.cell_type, c.source) for c in parse_percent(source_text)]
+    source_cells = parse_percent(source_text)
+    want = [(c.cell_type, c.source) for c in source_cells]
     have = [(c.cell_type, c.source) for c in nb.cells]
     if want != have:
         first = next((i for i, (w, h) in enumerate(zip(want, have)) if w != h), min(len(want), len(have)))
         problems.append(f"cells differ from the source (first difference at cell {first})")
     meta = nb.metadata.get("minirob", {})
-    if meta.get("source_sha256") != source_sha256(source_text):
-        problems.append("executed from a different version of the source (sha256 mismatch)")
+    if meta.get("code_sha256") != code_sha256(source_cells):
+        problems.append("executed from different code cells (code sha256 mismatch)")
     if meta.get("budget") != "default":
         problems.append(f"outputs come from a {meta.get('budget', 'missing')!r} run, not the default budget")
     counts = [c.get("execution_count") for c in nb.cells if c.cell_type == "code"]
@@ -218,6 +223,25 @@ def build(path: Path, out_dir: Path, fast: bool, run: bool = True) -> float:
     return seconds
 
 
+def refresh_prose(path: Path) -> None:
+    """Rewrite the prose of an executed notebook from its source, keeping every code output.
+
+    Refused when the code cells differ from the ones executed: then outputs must be regenerated.
+    """
+    notebook_path = HERE / f"{path.stem}.ipynb"
+    old = nbformat.read(notebook_path, as_version=4)
+    new = notebook_from_source(path)
+    if new.metadata["minirob"]["code_sha256"] != old.metadata.get("minirob", {}).get("code_sha256"):
+        raise SystemExit(f"{path.stem}: the code cells changed since the last run; rebuild it (no --prose)")
+    old_code = iter(c for c in old.cells if c.cell_type == "code")
+    for cell in new.cells:
+        if cell.cell_type == "code":
+            executed = next(old_code)
+            cell.outputs, cell.execution_count = executed.outputs, executed.execution_count
+    new.metadata = old.metadata
+    nbformat.write(new, notebook_path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("chapters", nargs="*", help="name prefixes, e.g. 01 04 (default: all)")
@@ -225,7 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: tutorials/)")
     parser.add_argument("--no-run", action="store_true", help="write the notebooks without outputs")
     parser.add_argument("--check", action="store_true", help="only report stale committed notebooks")
+    parser.add_argument("--prose", action="store_true",
+                        help="update the Markdown of committed notebooks without re-running (code unchanged)")
     args = parser.parse_args(argv)
+    if args.prose:
+        for path in chapter_sources(args.chapters):
+            refresh_prose(path)
+            print(f"{path.stem}: prose refreshed, outputs kept")
+        return 0
     if args.check:
         stale = 0
         for path in chapter_sources(args.chapters):
