@@ -471,6 +471,13 @@ def train(
         from .safe_pickle import safe_torch_load
 
         state = safe_torch_load(last_checkpoint)
+        needed = ("model", "optimizer", "batches", "rng", "step", "elapsed", "fingerprint")
+        lacking = [key for key in needed if key not in state] if isinstance(state, dict) else needed
+        if lacking:
+            raise TrainingError(
+                f"--resume: {last_checkpoint} is not a minirob training checkpoint (no "
+                f"{', '.join(lacking)}); use a new --out directory"
+            )
         if state["fingerprint"] != fingerprint:
             raise TrainingError(
                 f"--resume: {last_checkpoint} comes from another configuration "
