@@ -279,6 +279,13 @@ ROWS = [
             __import__("minirob.train").train.TrainConfig(out_dir=str(c.tmp / "run"), max_steps=1, progress=False),
             resume=True),
         TrainingError, (r"--resume", r"run.checkpoints")),
+    Row("train: resume from a step-*.pt that is not a training checkpoint",
+        lambda c: __import__("minirob.train").train.train(
+            torch.nn.Linear(2, 2), None, None,
+            __import__("minirob.train").train.TrainConfig(out_dir=str(c.tmp / "run"), max_steps=1, progress=False),
+            resume=(c.tmp / "run" / "checkpoints").mkdir(parents=True) or torch.save(
+                {"model": {}}, c.tmp / "run" / "checkpoints" / "step-0000003.pt") or True),
+        TrainingError, (r"step-0000003\.pt", r"optimizer", r"fingerprint")),
 ]
 
 CLI_ROWS = [
