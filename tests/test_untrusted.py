@@ -112,8 +112,8 @@ def test_resume_checkpoint_is_refused(tmp_path, marker):
     from minirob.train import ShuffledBatches, TrainConfig, train
 
     out = tmp_path / "run"
-    write_evil_torch((out / "checkpoints").mkdir(parents=True) or out / "checkpoints" / "step-0000005.pt",
-                     marker, wrap=lambda s: {"model": s, "step": 5})
+    (out / "checkpoints").mkdir(parents=True)
+    write_evil_torch(out / "checkpoints" / "step-0000005.pt", marker, wrap=lambda s: {"model": s, "step": 5})
     data = [(torch.randn(3), torch.tensor(0)) for _ in range(8)]
     batches = ShuffledBatches(data, 4, lambda b: (torch.stack([x for x, _ in b]), torch.stack([y for _, y in b])))
     config = TrainConfig(out_dir=str(out), max_steps=10, progress=False, plot=False, bf16="off")
