@@ -12,18 +12,23 @@ from minirob import RobertaForMaskedLM
 from minirob.cli import main
 from minirob.train import read_metrics
 
-WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+# 10 topics of 3 words each; a document keeps to one topic.
+TOPICS = [
+    ["red", "blue", "green"], ["cat", "dog", "cow"], ["oak", "elm", "ash"], ["one", "two", "six"],
+    ["tea", "gin", "rum"], ["car", "bus", "van"], ["sun", "moon", "star"], ["pen", "ink", "pad"],
+    ["hat", "cap", "wig"], ["sea", "lake", "bay"],
+]
 
 
-def counting_corpus(path, documents=60, seed=0):
-    """Each line continues the cycle alpha bravo charlie ... from a random word: a masked word is
-    certain given its neighbours but only 1 in 12 without them."""
+def topic_corpus(path, documents=120, seed=0):
+    """Each document is 4 lines of words from one topic: a masked word is one of 3 given any other
+    word of its block, one of 30 without context."""
     rng = random.Random(seed)
     lines = []
     for _ in range(documents):
+        topic = rng.choice(TOPICS)
         for _ in range(4):
-            start = rng.randrange(len(WORDS))
-            lines.append(" ".join(WORDS[(start + i) % len(WORDS)] for i in range(rng.randint(6, 14))) + ".")
+            lines.append(" ".join(rng.choice(topic) for _ in range(rng.randint(5, 9))))
         lines.append("")
     path.write_text("\n".join(lines))
     return path
@@ -36,7 +41,7 @@ SMALL = ["--layers", "2", "--hidden", "64", "--heads", "2", "--max-length", "32"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pretrain")
-    corpus = counting_corpus(folder / "corpus.txt", documents=120)
+    corpus = topic_corpus(folder / "corpus.txt", documents=120)
     out = folder / "run"
     code = main(["pretrain", "--corpus", "files", "--files", str(corpus), "--out", str(out),
                  "--steps", "150", "--lr", "3e-3", "--warmup", "0.1", "--dropout", "0", *SMALL])
@@ -49,7 +54,7 @@ def test_pretraining_learns_context(trained):
     final = json.loads((out / "final_eval.json").read_text())
     # a model that ignores context can do no better than always naming the most common target;
     # see test_fill_mask_and_evaluate_read_the_run for that baseline, measured
-    assert final["accuracy"] > 0.4, final
+    assert final["accuracy"] > 0.3, final
     records = read_metrics(out)
     evals = [r for r in records if r["split"] == "eval"]
     # ln(400) = 6.0 nats at initialisation; ln(12) = 2.5 for a uniform guess among the words
@@ -61,10 +66,11 @@ def test_pretraining_learns_context(trained):
 
 def test_fill_mask_and_evaluate_read_the_run(trained, capsys):
     out, corpus = trained
-    assert main(["fill-mask", str(out), "alpha bravo charlie <mask> echo foxtrot golf."]) == 0
+    assert main(["fill-mask", str(out), "oak elm ash elm <mask> oak ash"]) == 0
     shown = capsys.readouterr().out
-    assert "<mask> 1: 'delta'" in shown  # the top candidate
-    fresh = counting_corpus(out.parent / "fresh.txt", documents=100, seed=1)  # unseen lines
+    top = shown.split("<mask> 1: ")[1].split()[0].strip("'")
+    assert top in ("oak", "elm", "ash"), shown  # the topic's words, from the context
+    fresh = topic_corpus(out.parent / "fresh.txt", documents=100, seed=1)  # unseen lines
     assert main(["evaluate", str(out), "--files", str(fresh), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     # the context-free baseline on the same masks: always answer the most frequent target
@@ -77,10 +83,12 @@ def test_fill_mask_and_evaluate_read_the_run(trained, capsys):
                                                                     seed=1234)])
     assert len(targets) == result["count"] > 300
     baseline = float(torch.bincount(targets).max()) / len(targets)
-    assert baseline < 0.2
+    assert baseline < 0.1
     assert result["accuracy"] > 2 * baseline + 0.1, (result, baseline)
     model = RobertaForMaskedLM.from_pretrained(out)
-    assert model.config.num_hidden_layers == 2 and model.config.max_position_embeddings == 34
+    # the overrides, on top of RobertaConfig.tiny() (whose 130 positions exceed the 32-token blocks)
+    assert model.config.num_hidden_layers == 2 and model.config.hidden_size == 64
+    assert model.config.max_position_embeddings == 130
 
 
 def test_resume_with_other_settings_is_refused(trained, capsys):
@@ -102,7 +110,7 @@ def test_bad_corpora_get_clear_messages(tmp_path, capsys):
     assert main(["pretrain", "--corpus", "files", "--files", str(short), "--out", str(tmp_path / "b"),
                  "--steps", "2", *SMALL]) == 1
     assert "fewer than one batch" in capsys.readouterr().err
-    corpus = counting_corpus(tmp_path / "c.txt", documents=5)
+    corpus = topic_corpus(tmp_path / "c.txt", documents=5)
     assert main(["pretrain", "--corpus", "files", "--files", str(corpus), "--out", str(tmp_path / "c"),
                  "--steps", "2", *SMALL, "--vocab-size", "10"]) == 1
     assert "vocab_size=10 is too small" in capsys.readouterr().err

@@ -20,10 +20,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--files", nargs="+", default=[], help="text files (implies --corpus files)")
     p.add_argument("--split", default="validation", choices=("validation", "test"),
                    help="which held-out Brown documents")
-    p.add_argument("--max-length", type=int, default=None, help="block length (default: the model's)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="block length (default: the one the run trained with, else the model's maximum)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the fixed masks")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.set_defaults(func=run)
+
+
+def trained_block_length(directory) -> int | None:
+    """The block length a ``minirob pretrain`` run trained with (from its run.json), if known:
+    scoring longer blocks would use position embeddings the run never trained."""
+    from pathlib import Path
+
+    path = Path(directory) / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        return int(json.loads(path.read_text())["recipe"]["max_length"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def run(args) -> int:
@@ -45,7 +60,7 @@ def run(args) -> int:
         source = f"Brown {args.split} ({len(documents)} documents)"
     if not documents:
         raise DataError(f"no text to evaluate in {source}")
-    max_length = args.max_length or model.config.max_sequence_length
+    max_length = args.max_length or trained_block_length(args.model) or model.config.max_sequence_length
     blocks = pack_documents(tokenizer, documents, max_length)
     batches = fixed_masked_batches(blocks, SpecialIds.from_tokenizer(tokenizer), seed=args.seed)
     result = evaluate_batches(model, mlm_loss, batches)
