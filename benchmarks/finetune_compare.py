@@ -173,6 +173,9 @@ def main() -> None:
     parser.add_argument("--task", nargs="+", default=["ner", "sentiment"], choices=list(RECIPES))
     parser.add_argument("--speed-repeats", type=int, default=10)
     parser.add_argument("--skip-full", action="store_true", help="only the interleaved speed test")
+    parser.add_argument("--train-limit", type=int, default=None,
+                        help="use only the first N training examples (a smaller, cheaper run)")
+    parser.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs")
     parser.add_argument("--out", default=str(RESULTS / "finetune_compare.json"))
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (on a crowded machine 1 can beat the default)")
@@ -183,12 +186,18 @@ def main() -> None:
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
     for task in args.task:
-        config = FinetuneConfig(**RECIPES[task])
+        recipe = dict(RECIPES[task])
+        if args.epochs is not None:
+            recipe["epochs"] = args.epochs
+        config = FinetuneConfig(**recipe)
         splits = task_splits(task)
-        entry = {"recipe": RECIPES[task], "threads": torch.get_num_threads(),
-                 "load_before": machine_load()}
-        entry["speed"] = speed(task, start, splits, config, args.speed_repeats)
-        print(json.dumps(entry["speed"], indent=1), flush=True)
+        if args.train_limit:
+            splits = (splits[0][: args.train_limit], splits[1], splits[2])
+        entry = {"recipe": recipe, "train_examples": len(splits[0]),
+                 "threads": torch.get_num_threads(), "load_before": machine_load()}
+        if args.speed_repeats > 0:
+            entry["speed"] = speed(task, start, splits, config, args.speed_repeats)
+            print(json.dumps(entry["speed"], indent=1), flush=True)
         if not args.skip_full:
             with tempfile.TemporaryDirectory() as tmp:
                 report = finetune(start, *splits, config, tmp)
@@ -200,7 +209,7 @@ def main() -> None:
             import transformers
 
             entry["transformers_version"] = transformers.__version__
-        results[task] = entry
+        results[task if not args.train_limit else f"{task}-first{args.train_limit}"] = entry
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
         summary = {side: {"score": entry[side]["test"]["score"],

@@ -54,7 +54,8 @@ def main() -> None:
             continue
         recipe = entry["recipe"]
         lines.append(
-            f"| {task} | {recipe['epochs']} epochs, batch {recipe['batch_size']}, lr 5e-5 | "
+            f"| {task} | {entry.get('train_examples', 'all')} train examples, "
+            f"{recipe['epochs']} epochs, batch {recipe['batch_size']}, lr 5e-5 | "
             f"{_pct(entry['minirob']['test']['score'])} | "
             f"{_pct(entry['transformers']['test']['score'])} | "
             f"{entry['minirob']['train_seconds']} | {entry['transformers']['train_seconds']} | "
@@ -65,15 +66,18 @@ def main() -> None:
 
     runs = _load("finetune_runs.json")
     lines += ["## Recipes and baselines", "",
-              "| run | start | recipe | test score | epochs done | train s | CPU s | load |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| run | start | recipe | test score | validation per epoch | epochs done | train s "
+              "| CPU s | load |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, entry in runs.items():
         r = entry["recipe"]
         recipe = (f"lr {r['lr']}, batch {r['batch_size']}, max len {r['max_length']}, "
                   f"bf16 {r.get('bf16', 'off')}, {r['minutes']} min budget")
-        done = entry.get("epochs_done", len(entry["validation_history"]))
+        done = entry.get("epochs_done", "not recorded")
         start = entry["start"] + (" (random init)" if entry["random_init"] else "")
-        lines.append(f"| {name} | {start} | {recipe} | {_pct(entry['test_score'])} | {done} | "
+        history = ", ".join(_pct(h["score"]) for h in entry["validation_history"])
+        lines.append(f"| {name} | {start} | {recipe} | {_pct(entry['test_score'])} | {history} | "
+                     f"{done} | "
                      f"{entry['train_seconds']} | {entry['process_cpu_seconds']} | "
                      f"{entry['load_after']['loadavg_1_5_15']} |")
     lines += ["", "Command: `benchmarks/finetune_best.py --task TASK --minutes 10 --threads 1 "
