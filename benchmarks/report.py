@@ -113,6 +113,8 @@ def device_section(device: str, results: dict) -> list[str]:
               f"{m.get('torch_threads', '?')} torch threads" + (f", GPU {m['gpu']}" if "gpu" in m
                                                                else "")
               + f"; torch {m.get('torch', '?')}, transformers {m.get('transformers', '?')}.", ""]
+    if results.get("note"):
+        lines += [results["note"], ""]
     blocks = [("Speed (interleaved pairs, same inputs and weights)", speed_table(results)),
               ("Peak memory", memory_table(results)),
               ("Utilisation of the pretraining step", utilisation_table(results)),

@@ -165,9 +165,13 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=1, help="untimed pairs per case")
     parser.add_argument("--minutes", type=float, default=10.0,
                         help="time-to-quality budget per model; checkpoints at 20/50/100%%")
+    parser.add_argument("--memory-for", default="",
+                        help="workloads whose memory to measure (default: the speed sections run, "
+                             "or all three)")
     parser.add_argument("--toy", action="store_true", help="toy shapes: a smoke test, not a result")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent),
                         help="directory for results.md and results.json")
+    parser.add_argument("--note", default="", help="a remark printed under this table's heading")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -192,6 +196,8 @@ def main(argv=None) -> dict:
     results = everything.setdefault(f"{args.device}, {args.threads} torch threads", {})
     results["machine"] = machine(device)
     results["toy"] = args.toy
+    if args.note:
+        results["note"] = args.note
 
     def save():
         path.write_text(json.dumps(everything, indent=1))
@@ -207,7 +213,8 @@ def main(argv=None) -> dict:
         results["utilisation"] = run_utilisation(results["pretrain"])
         save()
     if "memory" in args.sections:
-        speed = [s for s in SPEED if s in args.sections] or list(SPEED)
+        speed = args.memory_for.split(",") if args.memory_for else (
+            [s for s in SPEED if s in args.sections] or list(SPEED))
         results["memory"] = merge(results.get("memory", []), run_memory(speed, args, device))
         save()
     if "quality" in args.sections:
