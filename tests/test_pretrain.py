@@ -34,6 +34,10 @@ def topic_corpus(path, documents=120, seed=0):
     return path
 
 
+# One xdist worker runs the whole module (scripts/test.sh uses --dist loadgroup), so the trained
+# fixture is built once.
+pytestmark = pytest.mark.xdist_group("pretrain")
+
 SMALL = ["--layers", "2", "--hidden", "64", "--heads", "2", "--max-length", "32", "--batch-size", "16",
          "--vocab-size", "400", "--no-progress", "--threads", "1"]
 
