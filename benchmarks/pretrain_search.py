@@ -64,7 +64,8 @@ def trial(name: str, settings: dict, tokens: int) -> dict:
     data = prepared(recipe.max_length, recipe.vocab_size)
     tokens_per_step = recipe.batch_size * recipe.max_length
     recipe.max_steps = max(1, tokens // tokens_per_step)
-    recipe.eval_every = recipe.max_steps  # one evaluation, at the end, on every held-out block
+    recipe.eval_every = max(1, recipe.max_steps // 4)  # a curve: 4 points on 256 held-out blocks
+    recipe.eval_blocks = 256
     shutil.rmtree(recipe.out_dir, ignore_errors=True)
     start = time.time()
     result = pretrain(recipe, prepared=data)
