@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pretrain", help="pretrain a RoBERTa with dynamic-masking MLM")
     p.add_argument("--corpus", default=d.corpus, choices=("brown", "files"),
                    help="brown (fetched and cached) or your own UTF-8 text files (--files)")
-    p.add_argument("--files", nargs="+", default=[], help="text files: a line is a sentence, a blank line ends a document")
+    p.add_argument("--files", nargs="+", default=[], help="text files (implies --corpus files): a line is a sentence, a blank line ends a document")
     p.add_argument("--out", default=d.out_dir, help="run directory (model, tokenizer, metrics, checkpoints)")
     p.add_argument("--preset", default=d.preset, choices=PRESETS)
     p.add_argument("--layers", type=int, help="override num_hidden_layers")
@@ -74,8 +74,9 @@ def recipe_from_args(args):
     minutes = args.minutes
     if minutes is None and args.steps is None:
         minutes = PretrainRecipe().minutes
+    corpus = "files" if args.files else args.corpus  # --files alone means "train on these"
     return PretrainRecipe(
-        out_dir=args.out, corpus=args.corpus, files=args.files, preset=args.preset,
+        out_dir=args.out, corpus=corpus, files=args.files, preset=args.preset,
         model_overrides=overrides, vocab_size=args.vocab_size, max_length=args.max_length,
         batch_size=args.batch_size, accumulation=args.accumulation, lr=args.lr, warmup=args.warmup,
         minutes=minutes, max_steps=args.steps,
