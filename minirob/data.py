@@ -167,6 +167,7 @@ class SpecialIds:
     first_ordinary: int  # random replacements are drawn from [first_ordinary, vocab_size)
     vocab_size: int
     word_start: Tensor | None = None  # (V,) bool: token begins a word (for whole-word masking)
+    word_break: Tensor | None = None  # (V,) bool: special or punctuation: the next token starts a word
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> "SpecialIds":
@@ -184,11 +185,18 @@ class SpecialIds:
                 f"(ids {list(special)})"
             )
         word_start = torch.zeros(size, dtype=torch.bool)
+        word_break = torch.zeros(size, dtype=torch.bool)
         for token, index in vocab.items():
-            # byte-level BPE marks a leading space with "Ġ": such a token starts a word
-            if index < size and (token.startswith("\u0120") or index in special):
+            # Byte-level BPE marks a leading space with "Ġ": such a token starts a word. So does
+            # a punctuation token ("." is a word of its own, not the end of the one before it).
+            text = token.lstrip("\u0120")
+            punctuation = bool(text) and not any(c.isalnum() for c in text)
+            if index < size and (token.startswith("\u0120") or index in special or punctuation):
                 word_start[index] = True
-        return cls(tokenizer.pad_id, tokenizer.mask_id, special, max(special) + 1, size, word_start)
+            if index < size and (index in special or punctuation):
+                word_break[index] = True
+        return cls(tokenizer.pad_id, tokenizer.mask_id, special, max(special) + 1, size, word_start,
+                   word_break)
 
     def maskable(self, ids: Tensor) -> Tensor:
         return ~torch.isin(ids, torch.tensor(self.special, device=ids.device))
@@ -201,7 +209,10 @@ def masked_batch(
     tokens (how many real tokens), shown_as_mask."""
     word_starts = None
     if masking.whole_word:
-        word_starts = special.word_start.to(ids.device)[ids]
+        word_starts = special.word_start.to(ids.device)[ids]  # (B, T)
+        # Packed sentences follow each other without a space, so a sentence's first word has no
+        # "Ġ": a token right after a punctuation or special token starts a word as well.
+        word_starts[:, 1:] |= special.word_break.to(ids.device)[ids[:, :-1]]
     masked = mask_tokens(
         ids,
         mask_id=special.mask,

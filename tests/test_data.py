@@ -163,3 +163,27 @@ def test_special_ids_from_a_trained_tokenizer():
     starts = special.word_start[ids][0].tolist()
     tokens = tokenizer.encode("the cat sat").tokens
     assert starts == [t.startswith("\u0120") or t in ("<s>", "</s>") for t in tokens]
+
+
+def test_whole_word_starts_in_packed_text():
+    from minirob.data import masked_batch
+    from minirob.masking import MaskingConfig
+    from minirob.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.train(["the cat sat. The dog ran.", "a catalogue, the dogs"] * 30, vocab_size=280)
+    special = SpecialIds.from_tokenizer(tokenizer)
+    # two sentences packed as one block: "The" (no leading space) follows "." directly
+    encoding = tokenizer.encode("the cat sat.The dog ran.")
+    ids = torch.tensor([encoding.ids])
+    tokens = encoding.tokens
+    starts = special.word_start[ids].clone()
+    starts[:, 1:] |= special.word_break[ids[:, :-1]]
+    marked = [t for t, s in zip(tokens, starts[0].tolist()) if s]
+    assert "The" in marked and "." in marked  # a sentence's first word, and punctuation
+    # whole-word masking on such a batch: every piece of a chosen word is masked with it
+    batch = masked_batch(ids.repeat(64, 1), special, MaskingConfig(whole_word=True, probability=0.5),
+                         torch.Generator().manual_seed(0))
+    at = batch["predict_at"]
+    inside = ~starts[0, 1:] & special.maskable(ids)[0, 1:]  # continuation pieces
+    assert bool(inside.any()) and bool(at.any())
+    assert torch.equal(at[:, 1:][:, inside], at[:, :-1][:, inside])
