@@ -72,6 +72,7 @@ def test_fill_mask_and_evaluate_read_the_run(trained, capsys):
     out, corpus = trained
     assert main(["fill-mask", str(out), "oak elm ash elm <mask> oak ash"]) == 0
     shown = capsys.readouterr().out
+    assert "'<mask>'" not in shown and "'<s>'" not in shown  # special tokens are never offered
     top = shown.split("<mask> 1: ")[1].split()[0].strip("'")
     assert top in ("oak", "elm", "ash"), shown  # the topic's words, from the context
     fresh = topic_corpus(out.parent / "fresh.txt", documents=100, seed=1)  # unseen lines

@@ -37,7 +37,12 @@ def fill_mask(model, tokenizer, text: str, top: int = 5) -> list[list[tuple[str,
     if not bool(at.any()):
         raise InputError(f"the <mask> in {text!r} was cut off: the text is longer than the model's "
                          f"{model.config.max_sequence_length} tokens")
-    probabilities = model(ids, torch.ones_like(ids), predict_at=at).softmax(dim=-1)  # (N, V)
+    logits = model(ids, torch.ones_like(ids), predict_at=at)  # (N, V)
+    # Special tokens are never targets in pretraining; their logits are untrained noise.
+    special = [i for i in (tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id, tokenizer.unk_id,
+                           tokenizer.mask_id) if i is not None and i < logits.shape[-1]]
+    logits[:, special] = float("-inf")
+    probabilities = logits.softmax(dim=-1)
     best = probabilities.topk(top, dim=-1)
     return [
         [(tokenizer.decode([i], skip_special_tokens=False).strip() or repr(tokenizer.id_to_token(i)),
