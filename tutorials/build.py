@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -182,8 +183,12 @@ def execute(
     from nbclient import NotebookClient
 
     kernel = ensure_kernel()
-    previous = os.environ.get(FAST_ENV)
-    os.environ[FAST_ENV] = "1" if fast else "0"  # the kernel inherits our environment
+    # The kernel inherits our environment: the budget switch, and a private TMPDIR so whatever the
+    # chapter writes to temporary directories (run directories with model weights) is removed.
+    scratch = tempfile.mkdtemp(prefix="minirob-tutorial-")
+    saved = {name: os.environ.get(name) for name in (FAST_ENV, "TMPDIR")}
+    os.environ[FAST_ENV] = "1" if fast else "0"
+    os.environ["TMPDIR"] = scratch
     try:
         client = NotebookClient(
             nb,
@@ -196,10 +201,12 @@ def execute(
         client.execute()
         seconds = time.perf_counter() - start
     finally:
-        if previous is None:
-            os.environ.pop(FAST_ENV, None)
-        else:
-            os.environ[FAST_ENV] = previous
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(scratch, ignore_errors=True)
     nb.metadata["minirob"]["budget"] = "fast" if fast else "default"
     nb.metadata["minirob"]["run_seconds"] = round(seconds, 1)
     # Keep the portable kernel name, so readers can open the notebook with any Python 3 kernel.
