@@ -10,8 +10,8 @@ Both sides get the same weights, the same batch and the same masked positions (d
 
 Both use ``torch.optim.AdamW(fused=True)``, which is what transformers' ``Trainer`` picks by
 default on torch >= 2.8. The step's FLOPs are counted by torch's own ``FlopCounterMode``
-(matmuls and attention, forward and backward) and divided by the measured matmul peak
-(:mod:`benchmarks.peak`) to give the utilisation.
+(matmuls and attention, forward and backward); with the matmul FLOP/s measured before every
+pair (:mod:`benchmarks.peak`) they give the utilisation.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from torch.utils.flop_counter import FlopCounterMode
 import minirob
 from minirob.masking import MaskedBatch, mask_tokens
 
-from .peak import matmul_rate
 from .harness import Comparison, interleave, make_optimizer, precision_context, training_step
+from .peak import matmul_rate
 from .twins import FIRST_ORDINARY_ID, attention_implementation, make_inputs, pair
 
 CLASS_NAME = "RobertaForMaskedLM"
+
 
 @dataclass
 class PretrainBatch:

@@ -1,15 +1,16 @@
 """Run the benchmarks of issue 9 and write ``benchmarks/results.md`` and ``results.json``.
 
-    python -m benchmarks.run                          # everything (about 45 min on 2 busy cores)
+    python -m benchmarks.run                          # everything (over an hour on 2 busy cores)
     python -m benchmarks.run --only pretrain,utilisation --repeats 20
     python -m benchmarks.run --only quality --minutes 10   # time to quality: 2 x 10 min + evals
     python -m benchmarks.run --device cuda             # the same on a GPU, reported separately
     python -m benchmarks.run --toy --out /tmp/b        # a seconds-long smoke run on toy shapes
 
 Sections (``--only``): pretrain, inference, finetune (speed, interleaved pairs, see harness.py),
-memory (peak RSS per workload, one subprocess per side, see memory.py), utilisation (FLOP/s of the
-pretraining step over the measured matmul peak, see peak.py) and quality (held-out MLM accuracy
-after 20%, 50% and 100% of ``--minutes`` of pretraining on Brown, see time_to_quality.py).
+memory (peak RSS per workload, one subprocess per side, see memory.py), utilisation (FLOP/s of
+the pretraining step over the matmul FLOP/s measured before each pair, see peak.py) and quality
+(held-out MLM accuracy after 20%, 50% and 100% of ``--minutes`` of pretraining on Brown, see
+time_to_quality.py).
 
 Results accumulate: a run replaces the sections it ran (for its device) and keeps the others, so
 the table can be built from several shorter runs on a shared machine. Every section records when

@@ -1,10 +1,10 @@
 """Benchmark 6: held-out masked-token accuracy after 2, 5 and 10 minutes of pretraining on Brown.
 
-Same everything except the model code: minirob's :mod:`minirob.pretrain` recipe (tokenizer
-trained on Brown's training documents, FULL-SENTENCES blocks of 128, batch 32, fresh 15% masks,
-AdamW lr 1e-3 with betas (0.9, 0.98), 5% warm-up then linear decay over the time budget, gradient
-clipping at 1.0, bfloat16 autocast where the CPU has it) drives two models that start from the
-same weights: minirob's ``RobertaForMaskedLM`` (loss at the masked positions via ``predict_at``)
+Same everything except the model code: minirob's :mod:`minirob.pretrain` recipe, with its
+defaults (tokenizer trained on Brown's training documents, its packed blocks, batch, model shape,
+fresh 15% masks, AdamW learning rate and betas, warm-up then linear decay over the time budget,
+gradient clipping, bfloat16 autocast where the CPU has it; the recipe's own initialisation
+tricks are not used) drives two models that start from the same weights: minirob's ``RobertaForMaskedLM`` (loss at the masked positions via ``predict_at``)
 and transformers' ``RobertaForMaskedLM`` trained the way its users do (``labels`` with -100
 where nothing is predicted, ``.loss``). Each reads its own copy of the same batch stream, so step
 k of either model sees the same batch.
@@ -144,8 +144,10 @@ def time_to_quality(minutes: float, device: torch.device, toy: bool = False,
     return {
         "description": (
             f"minirob pretrain recipe on Brown ({len(train_blocks)} training blocks of "
-            f"{recipe.max_length}, batch {recipe.batch_size}, {precision}, tiny preset, vocab "
-            f"{config.vocab_size}); both models start from the same weights and see the same "
+            f"{recipe.max_length}, batch {recipe.batch_size}, {precision}, lr {recipe.lr:g}, "
+            f"{config.num_hidden_layers} layers x {config.hidden_size} wide, "
+            f"{config.num_attention_heads} heads, vocab {config.vocab_size}); both models start "
+            "from the same plain N(0, 0.02) weights and see the same "
             f"batches; accuracy = masked-token accuracy on {recipe.eval_blocks} held-out blocks "
             "(documents never trained on). The two models train interleaved, each on its own "
             "clock."
