@@ -397,16 +397,16 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
 
 def plot_curves(run_dir: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
     """Training loss, evaluation loss and accuracy against step, from ``metrics.jsonl``, to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure renders to a file without pyplot, so no global backend is switched
+    # (switching to Agg inside Jupyter would turn off inline plots for the whole session).
+    from matplotlib.figure import Figure
 
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)
     train_rows = [r for r in records if r.get("split") == "train"]
     eval_rows = [r for r in records if r.get("split") == "eval"]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    figure = Figure(figsize=(11, 4))
+    left, right = figure.subplots(1, 2)
     if train_rows:
         left.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], lw=0.8, label="train")
     if eval_rows:
@@ -425,7 +425,6 @@ def plot_curves(run_dir: str | os.PathLike, path: str | os.PathLike | None = Non
     figure.tight_layout()
     path = Path(path) if path else run_dir / "curves.png"
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 
