@@ -135,8 +135,18 @@ def pack_full_sentences(
 
 
 def tokenize_documents(tokenizer, documents: Sequence[Document]) -> list[list[list[int]]]:
-    """Documents -> per document, per sentence, token ids (no special tokens)."""
-    sentences = [s for doc in documents for s in doc.sentences]
+    """Documents -> per document, per sentence, token ids (no special tokens).
+
+    Every sentence but a document's first is encoded with the space that separates it from the
+    previous one (" The" -> ``ĠThe``), as byte-level BPE sees running text: packed blocks then
+    decode to "...government. The miracle..." and a sentence-initial word gets the same token as
+    anywhere else in a line.
+    """
+    sentences = [
+        sentence if index == 0 else " " + sentence
+        for doc in documents
+        for index, sentence in enumerate(doc.sentences)
+    ]
     encoded = tokenizer.encode_batch(sentences, padding=False, add_special_tokens=False)["input_ids"]
     result, start = [], 0
     for doc in documents:
