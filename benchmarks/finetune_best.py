@@ -31,7 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BEST = {
     "sentiment": dict(task="sentiment", epochs=3, batch_size=32, lr=1e-4, warmup=0.06,
                       max_length=64, bf16="on"),
-    "ner": dict(task="ner", epochs=8, batch_size=16, lr=3e-4, warmup=0.06, max_length=128,
+    "ner": dict(task="ner", epochs=8, batch_size=16, lr=2e-4, warmup=0.06, max_length=128,
                 bf16="on", label_all_subwords=False),
 }
 
