@@ -111,13 +111,13 @@ def plot_confusion_matrix(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str = ""
 ) -> Path:
     """Save the matrix as a PNG heat map with the counts written in each cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
+    # A bare Figure renders to a file without pyplot: no global backend switch (which would turn
+    # off a Jupyter session's inline plots).
+    from matplotlib.figure import Figure
 
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * n, 1.0 + 0.8 * n))
+    fig = Figure(figsize=(1.2 + 0.9 * n, 1.0 + 0.8 * n))
+    ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(n), [str(x) for x in labels], rotation=45, ha="right")
@@ -135,7 +135,6 @@ def plot_confusion_matrix(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
