@@ -20,6 +20,7 @@ from .errors import ConfigError, MissingFileError
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 POSITION_STYLES = ("roberta", "absolute")
 ATTENTION_BACKENDS = ("fused", "manual")
+CLASSIFIER_POOLINGS = ("first", "mean")
 
 # Fields that exist only in minirob and are never written to an HF config.json.
 _MINIROB_ONLY = ("attention_backend",)
@@ -50,6 +51,11 @@ class RobertaConfig:
     # "fused" runs torch.nn.functional.scaled_dot_product_attention; "manual" runs the
     # written-out softmax(QK^T / sqrt(d)) V from attention.py. Same numbers, different speed.
     attention_backend: str = "fused"
+    # What the sequence-classification head reads: "first" = the <s> token (RoBERTa, BERT and
+    # transformers); "mean" = the average over real tokens (what sentence-embedding models such as
+    # all-MiniLM-L6-v2 were trained to produce). Written to config.json only when "mean"
+    # (transformers ignores the key and would read <s>).
+    classifier_pooling: str = "first"
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # unknown HF keys, kept
 
     def __post_init__(self) -> None:
@@ -120,6 +126,7 @@ class RobertaConfig:
             ("hidden_act", ACTIVATIONS),
             ("position_style", POSITION_STYLES),
             ("attention_backend", ATTENTION_BACKENDS),
+            ("classifier_pooling", CLASSIFIER_POOLINGS),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
@@ -149,6 +156,8 @@ class RobertaConfig:
             if f.name not in _MINIROB_ONLY and f.name != "extra"
         }
         values.pop("position_style")
+        if values["classifier_pooling"] == "first":
+            values.pop("classifier_pooling")  # the default: config.json stays exactly HF's
         values["position_embedding_type"] = "absolute"  # both styles are learned absolute tables
         values.update(self.extra)
         if self.id2label is not None:

@@ -82,6 +82,7 @@ class EncoderLayer(nn.Module):
         )
         residual = x if queries is None else queries
         h = self.attention_norm(residual + self.dropout(attended))
+        del attended  # (B, T, H) no longer needed: freeing it lowers the feed-forward's peak memory
         y = self.output_norm(h + self.dropout(self.feed_forward(h)))
         if trace is not None:
             trace.attentions.append(weights)
@@ -111,21 +112,28 @@ class Encoder(nn.Module):
             x = layer(x, bias, trace)
         if only_at is None:
             return last(x, bias, trace)
-        rows, valid = chosen_rows(only_at)  # (B, Tq) each
+        rows, keep = chosen_rows(only_at)  # (B, Tq), (N,)
         queries = x.gather(1, rows[..., None].expand(-1, -1, x.shape[-1]))  # (B, Tq, H)
-        return last(x, bias, trace, queries=queries)[valid]  # (N, H), row-major like x[only_at]
+        out = last(x, bias, trace, queries=queries)  # (B, Tq, H)
+        return out.flatten(0, 1)[keep]  # (N, H), row-major like x[only_at]
 
 
 def chosen_rows(chosen: Tensor) -> tuple[Tensor, Tensor]:
-    """(B, T) bool -> positions (B, Tq) of each row's chosen tokens, in order, and which are real.
+    """(B, T) bool -> positions (B, Tq) of each row's chosen tokens, in order, and ``keep`` (N,).
 
     Rows choose different numbers of tokens, so each is padded to the largest count Tq with
-    unchosen positions; ``valid`` (B, Tq) is False on that padding. E.g. chosen = [[0, 1, 0, 1],
-    [1, 0, 0, 0]] -> positions [[1, 3], [0, 1]], valid [[True, True], [True, False]].
+    unchosen positions; ``keep`` lists the real slots of the flattened (B * Tq) grid. E.g.
+    chosen = [[0, 1, 0, 1], [1, 0, 0, 0]] -> positions [[1, 3], [0, 1]], keep [0, 1, 2].
+
+    The counts are read once from the device; everything else is computed where ``chosen`` lives
+    (a boolean index would be a second wait on a GPU).
     """
     counts = chosen.sum(dim=1)  # (B,)
-    width = int(counts.max()) if chosen.numel() else 0
+    host_counts = counts.tolist()  # the one device-to-host read
+    width = max(host_counts, default=0)
     # A stable sort of "not chosen" (0 before 1) lists each row's chosen positions first, in order.
     positions = torch.sort((~chosen).to(torch.uint8), dim=1, stable=True).indices[:, :width]
-    valid = torch.arange(width, device=chosen.device) < counts[:, None]
-    return positions, valid
+    valid = torch.arange(width, device=chosen.device) < counts[:, None]  # (B, Tq)
+    # the same stable-sort trick on the flattened grid; the count N is known on the host
+    keep = torch.sort((~valid).flatten().to(torch.uint8), stable=True).indices[: sum(host_counts)]
+    return positions, keep

@@ -365,6 +365,7 @@ class FinetuneConfig:
     seed: int = 0
     random_init: bool = False  # same shape as the checkpoint, fresh weights: the baseline
     classifier_dropout: float | None = None
+    pooling: str = "first"  # classification: "first" (<s>) or "mean" (see RobertaConfig)
     eval_batch_size: int = 64
     bf16: str = "off"
     progress: bool = True
@@ -379,6 +380,8 @@ class FinetuneConfig:
             )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 (epochs), got {self.patience}")
+        if self.pooling not in ("first", "mean"):
+            raise ConfigError(f"pooling={self.pooling!r} is not one of first, mean")
 
 
 class _EarlyStop(Exception):
@@ -404,7 +407,7 @@ def load_tokenizer(start: str | Path, tokenizer_path: str | Path | None = None) 
 
 
 def build_model(task: str, start: str | Path, labels: Sequence[str], random_init: bool,
-                classifier_dropout: float | None = None) -> nn.Module:
+                classifier_dropout: float | None = None, pooling: str = "first") -> nn.Module:
     """The task model from ``start``'s weights (a new head on top), or the same shape, random."""
     from .weights import read_checkpoint
 
@@ -412,6 +415,8 @@ def build_model(task: str, start: str | Path, labels: Sequence[str], random_init
     overrides = {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
     if classifier_dropout is not None:
         overrides["classifier_dropout"] = classifier_dropout
+    if task != "ner":
+        overrides["classifier_pooling"] = pooling
     if random_init:
         config, _ = read_checkpoint(start)
         return cls(dataclasses.replace(config, **overrides))
@@ -471,7 +476,8 @@ def finetune(
     check_labels(validation_examples, labels, task, "validation")
     check_labels(test_examples, labels, task, "test")
 
-    model = build_model(task, start, labels, config.random_init, config.classifier_dropout)
+    model = build_model(task, start, labels, config.random_init, config.classifier_dropout,
+                        config.pooling)
     max_length = fit_max_length(config.max_length, model.config)
 
     def encode(examples, split):

@@ -27,13 +27,13 @@ from .encoder import Encoder, Trace, activation
 from .errors import ConfigError, InputError
 
 
-def check_inputs(
+def check_shapes(
     config: RobertaConfig,
     input_ids: Tensor,
     attention_mask: Tensor | None,
     token_type_ids: Tensor | None,
 ) -> None:
-    """Raise a clear InputError before torch would fail deep inside an embedding or a matmul."""
+    """Types, ranks, lengths and matching shapes: the checks that need no look at the values."""
     if not isinstance(input_ids, Tensor):
         raise InputError(f"input_ids must be a torch.Tensor, got {type(input_ids).__name__}")
     if input_ids.dim() != 2:
@@ -42,14 +42,6 @@ def check_inputs(
         )
     if input_ids.dtype not in (torch.int64, torch.int32):
         raise InputError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
-    if input_ids.numel():
-        low, high = int(input_ids.min()), int(input_ids.max())
-        if low < 0 or high >= config.vocab_size:
-            bad = low if low < 0 else high
-            raise InputError(
-                f"token id {bad} is outside the vocabulary (vocab_size={config.vocab_size}, "
-                f"valid ids 0..{config.vocab_size - 1})"
-            )
     length = input_ids.shape[1]
     if length > config.max_sequence_length:
         raise InputError(
@@ -63,12 +55,41 @@ def check_inputs(
                 f"{name} has shape {tuple(other.shape)} but input_ids has shape "
                 f"{tuple(input_ids.shape)}; they must match"
             )
-    if token_type_ids is not None and token_type_ids.numel():
-        high = int(token_type_ids.max())
-        if high >= config.type_vocab_size or int(token_type_ids.min()) < 0:
-            raise InputError(
-                f"token type id {high} is outside type_vocab_size={config.type_vocab_size}"
-            )
+
+
+def check_inputs(
+    config: RobertaConfig,
+    input_ids: Tensor,
+    attention_mask: Tensor | None,
+    token_type_ids: Tensor | None,
+) -> bool:
+    """Raise a clear InputError before torch would fail deep inside an embedding or a matmul.
+
+    Returns whether ``attention_mask`` hides any position (the caller then builds the padding
+    bias). The value checks read the tensors' extremes in a single device-to-host copy: on a GPU
+    every such read waits for the queued kernels, so one read instead of five keeps it busy.
+    """
+    check_shapes(config, input_ids, attention_mask, token_type_ids)
+    if not input_ids.numel():
+        return False
+    # [min id, max id, min type, max type, any padding], read together
+    zero = input_ids.new_zeros(())
+    types = token_type_ids if token_type_ids is not None else zero
+    padded = (attention_mask == 0).any() if attention_mask is not None else zero
+    low, high, type_low, type_high, any_padding = torch.stack(
+        [input_ids.min(), input_ids.max(), types.min().to(input_ids), types.max().to(input_ids),
+         padded.to(input_ids)]
+    ).tolist()
+    if low < 0 or high >= config.vocab_size:
+        bad = low if low < 0 else high
+        raise InputError(
+            f"token id {bad} is outside the vocabulary (vocab_size={config.vocab_size}, "
+            f"valid ids 0..{config.vocab_size - 1})"
+        )
+    if type_high >= config.type_vocab_size or type_low < 0:
+        bad = type_low if type_low < 0 else type_high
+        raise InputError(f"token type id {bad} is outside type_vocab_size={config.type_vocab_size}")
+    return bool(any_padding)
 
 
 class PreTrainedModel(nn.Module):
@@ -150,11 +171,9 @@ class RobertaModel(PreTrainedModel):
     def _run(
         self, input_ids, attention_mask, token_type_ids, trace: Trace | None, only_at=None
     ) -> Tensor:
-        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        has_padding = check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         x = self.embeddings(input_ids, token_type_ids)
-        bias = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            bias = padding_mask_to_bias(attention_mask, x.dtype)
+        bias = padding_mask_to_bias(attention_mask, x.dtype) if has_padding else None
         if trace is not None:
             trace.hidden_states.append(x)
         return self.encoder(x, bias, trace, only_at)
@@ -240,7 +259,7 @@ class RobertaForMaskedLM(PreTrainedModel):
 
 
 class ClassificationHead(nn.Module):
-    """Reads the <s> token: dropout -> dense -> tanh -> dropout -> out_proj."""
+    """Reads one summary vector: dropout -> dense -> tanh -> dropout -> out_proj."""
 
     def __init__(self, config: RobertaConfig):
         super().__init__()
@@ -250,9 +269,17 @@ class ClassificationHead(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, hidden: Tensor) -> Tensor:
-        x = self.dropout(hidden[:, 0])  # (B, H): the <s> token summarises the sequence
+        x = self.dropout(hidden[:, 0])  # (B, H): position 0 (<s>, or the pooled summary)
         x = self.dropout(torch.tanh(self.dense(x)))
         return self.out_proj(x)  # (B, labels)
+
+
+def mean_over_tokens(hidden: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """(B, T, H) -> (B, H): the average of each sequence's real (unpadded) token vectors."""
+    if attention_mask is None:
+        return hidden.mean(dim=1)
+    weights = attention_mask.to(hidden.dtype)[..., None]  # (B, T, 1): 1 = token, 0 = padding
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
 class RobertaForSequenceClassification(PreTrainedModel):
@@ -270,13 +297,17 @@ class RobertaForSequenceClassification(PreTrainedModel):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
     ) -> Tensor:
-        """-> logits (B, num_labels)."""
-        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
-        # The head reads only <s>, so the last layer computes only that row (its keys and values
-        # still come from every token; see Encoder.forward): the same numbers, less work.
-        first = torch.zeros_like(input_ids, dtype=torch.bool)
-        first[:, 0] = True
-        summary = self.roberta(input_ids, attention_mask, token_type_ids, only_at=first)  # (B, H)
+        """-> logits (B, num_labels), from <s> or the token average (config.classifier_pooling)."""
+        check_shapes(self.config, input_ids, attention_mask, token_type_ids)  # values: in roberta()
+        if self.config.classifier_pooling == "mean":
+            hidden = self.roberta(input_ids, attention_mask, token_type_ids)  # (B, T, H)
+            summary = mean_over_tokens(hidden, attention_mask)  # (B, H)
+        else:
+            # The head reads only <s>, so the last layer computes only that row (its keys and
+            # values still come from every token; see Encoder.forward): same numbers, less work.
+            first = torch.zeros_like(input_ids, dtype=torch.bool)
+            first[:, 0] = True
+            summary = self.roberta(input_ids, attention_mask, token_type_ids, only_at=first)
         return self.classifier(summary[:, None])  # (B, 1, H): the head reads position 0
 
 

@@ -81,9 +81,9 @@ class PretrainRecipe:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     bf16: str = "auto"
     accumulation: int = 1
-    eval_every: int = 0  # 0: about 8 evaluations over the run
+    eval_every: int = 0  # 0: 8 evaluations over a --steps run, every 1000 steps over a --minutes run
     eval_blocks: int = 256  # validation blocks scored at periodic evaluations (all at the end)
-    checkpoint_every: int = 200
+    checkpoint_every: int = 1000  # ~30 s of the tiny recipe on 2 cores; Ctrl-C also saves
     # How the learned position table starts: "normal" (N(0, 0.02), like every other weight) or
     # "sinusoidal" (the fixed encodings of Vaswani et al. 2017, scaled by position_init_scale, as a
     # starting point that training then adjusts). Same parameter, same layout: only the init differs.
@@ -243,7 +243,9 @@ def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> Tra
     eval_full = fixed_masked_batches(valid_blocks, special, masking=recipe.masking)
     eval_every = recipe.eval_every
     if not eval_every:
-        eval_every = max(25, (recipe.max_steps or 800) // 8)
+        # A periodic evaluation of 256 blocks costs about as much as 12 training steps of the tiny
+        # recipe: every 100 steps took 16% of a 10-minute budget (benchmarks/pretrain_search.md).
+        eval_every = max(25, recipe.max_steps // 8) if recipe.max_steps else 1000
     train_config = TrainConfig(
         out_dir=str(out_dir),
         lr=recipe.lr,

@@ -53,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--label-all-subwords", action="store_true",
                    help="NER: label every subword (default: the first, the rest ignored)")
     r.add_argument("--bf16", choices=["auto", "on", "off"], default="off")
+    r.add_argument("--pooling", choices=["first", "mean"], default="first",
+                   help="classification: read <s> (RoBERTa's head) or the mean of the tokens")
     r.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         warmup=args.warmup, weight_decay=args.weight_decay, max_length=args.max_length,
         label_all_subwords=args.label_all_subwords, patience=args.patience, minutes=args.minutes,
-        seed=args.seed, random_init=args.random_init, bf16=args.bf16,
+        seed=args.seed, random_init=args.random_init, bf16=args.bf16, pooling=args.pooling,
     )
     train, validation, test = load_data(args)
     out = Path(args.out)
