@@ -72,7 +72,7 @@ class PretrainRecipe:
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"num_hidden_layers": 2}
     vocab_size: int = 8192
     max_length: int = 32  # tokens per block, <s> and </s> included (short blocks: see search)
-    batch_size: int = 32  # blocks per optimiser step (per process)
+    batch_size: int = 64  # blocks per optimiser step (per process); 64 beat 32 at equal time
     lr: float = 3e-3
     warmup: float = 0.05
     weight_decay: float = 0.01
