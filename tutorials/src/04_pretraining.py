@@ -14,10 +14,10 @@
 # blank, pretrain a tiny RoBERTa for a few minutes on the CPU while watching its loss curve fall,
 # and ask again.
 #
-# **Budget.** A few minutes at the default settings on an idle laptop CPU (most of it is 300
-# training steps of a small model; a busy machine takes longer, and a 30-minute cap stops
-# training early if needed); `MINIROB_TUTORIAL_FAST=1` trains an even smaller model for a few
-# steps on less text.
+# **Budget.** About five minutes at the default settings on a laptop CPU: four of them are the
+# pretraining run, which stops on the clock (`PRETRAIN_MINUTES`), so a slower machine trains for
+# fewer steps rather than for longer. `MINIROB_TUTORIAL_FAST=1` trains an even smaller model for a
+# few steps on less text.
 
 # %%
 import os
@@ -35,14 +35,13 @@ from minirob import datasets
 from minirob.data import Document, MaskedBlocks, SpecialIds, fixed_masked_batches, pack_documents
 from minirob.examples.fill_mask import fill_mask
 from minirob.masking import MaskingConfig, mask_tokens
-from minirob.pretrain import mlm_loss
+from minirob.pretrain import TINY_PRETRAIN, init_unigram_bias, mlm_loss
 from minirob.train import TrainConfig, evaluate_batches, read_metrics, train
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
-MAX_STEPS = 6 if FAST else 300  # optimiser steps of the pretraining run in section 5 ...
-MAX_MINUTES = 30.0  # ... unless this much wall-clock time runs out first (a very busy machine)
-VOCAB_SIZE = 2048 if FAST else 4096
-MAX_LENGTH = 64 if FAST else 128  # tokens per training block
+PRETRAIN_MINUTES = 0.1 if FAST else 4.0  # the pretraining run of section 5 stops on this clock
+VOCAB_SIZE = 2048 if FAST else 8192
+MAX_LENGTH = 32  # tokens per training block: short blocks learn fastest (benchmarks/pretrain_search.md)
 torch.manual_seed(0)
 print("minirob", minirob.__version__, "| fast mode:", FAST, "| torch threads:", torch.get_num_threads())
 
@@ -64,9 +63,11 @@ print("minirob", minirob.__version__, "| fast mode:", FAST, "| torch threads:", 
 # ## 2. The data: Brown, a tokenizer, and FULL-SENTENCES blocks
 #
 # We split the Brown corpus *by document* (validation texts are never seen in training), train a
-# byte-level BPE (chapter 3) on the training documents, and pack whole sentences into blocks of up
-# to 128 tokens, as RoBERTa did: a block is filled with consecutive sentences, and a document
-# boundary inside a block is marked by an extra `</s>`.
+# byte-level BPE (chapter 3) on the training documents, and pack whole sentences into blocks,
+# as RoBERTa did: a block is filled with consecutive sentences, and a document boundary inside a
+# block is marked by an extra `</s>`. RoBERTa's blocks hold 512 tokens; ours hold 32, because on a
+# CPU budget short blocks teach a fresh model to use its neighbours much sooner (the recipe search
+# in `benchmarks/pretrain_search.md` measured this).
 
 # %%
 splits = datasets.split_brown(datasets.load_brown(progress=False), seed=0)
@@ -173,11 +174,11 @@ for epoch in range(3):
 # a dozen lines: read it). An untrained model has random weights, so its guesses are noise:
 
 # %%
-# Smaller than RobertaConfig.tiny() (4 layers of width 256) so that a few minutes go a long way.
-width = 64 if FAST else 128
+# `minirob pretrain`'s tiny recipe: 2 layers of width 128, no dropout (smaller than
+# RobertaConfig.tiny(), 4 layers of width 256, so that a few minutes go a long way).
+shape = dict(TINY_PRETRAIN, hidden_size=64, intermediate_size=256) if FAST else TINY_PRETRAIN
 config = minirob.RobertaConfig.tiny(vocab_size=tokenizer.vocab_size, max_position_embeddings=MAX_LENGTH + 2,
-                                    hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
-                                    intermediate_size=4 * width)
+                                    **shape)
 model = minirob.RobertaForMaskedLM(config)
 print(f"{model.num_parameters():,} parameters ({config.num_hidden_layers} layers, width {config.hidden_size})")
 
@@ -206,7 +207,10 @@ show_guesses(model)
 # figure below each time it is called, so when you run this notebook you watch the curves move.
 #
 # Two reference lines help to read it: $\log V$ (uniform guessing) and the loss of the best
-# context-free guess, the training-set frequency of each token.
+# context-free guess, the training-set frequency of each token. A fresh model starts at the first
+# line; we let it skip that phase by setting the output bias of the MLM head to the log-frequency
+# of each token (`init_unigram_bias`), so its very first guesses are already the frequency-only
+# guess and the whole budget goes to learning to use the context.
 
 # %%
 train_ids = train_blocks[special.maskable(train_blocks)]
@@ -218,6 +222,7 @@ uniform_loss = float(torch.log(torch.tensor(float(tokenizer.vocab_size))))
 print(f"uniform guess: {uniform_loss:.2f} nats | frequency-only guess: {unigram_loss:.2f} nats "
       f"| {len(valid_targets):,} validation targets")
 
+init_unigram_bias(model, train_blocks, special)
 run_dir = tempfile.mkdtemp(prefix="minirob-pretrain-")
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
 handle = display(fig, display_id=True)
@@ -244,24 +249,29 @@ def evaluate_and_draw(m):
     return metrics
 
 
-result = train(model, mlm_loss, MaskedBlocks(train_blocks, 32, special, seed=0),
-               TrainConfig(out_dir=run_dir, lr=2e-3, warmup=0.05, max_steps=MAX_STEPS, minutes=MAX_MINUTES,
-                           eval_every=2 if FAST else 25, log_every=1 if FAST else 5,
-                           checkpoint_every=0, progress=False, plot=False, bf16="off"),
+# The recipe of `minirob pretrain --preset tiny`: batches of 64 blocks, peak learning rate 3e-3,
+# bfloat16 where the CPU supports it; the learning rate decays to zero as the clock runs out.
+result = train(model, mlm_loss, MaskedBlocks(train_blocks, 64, special, seed=0),
+               TrainConfig(out_dir=run_dir, lr=3e-3, warmup=0.05,
+                           max_steps=6 if FAST else None, minutes=None if FAST else PRETRAIN_MINUTES,
+                           eval_every=2 if FAST else 400, log_every=1 if FAST else 50,
+                           checkpoint_every=0, progress=False, plot=False, bf16="auto"),
                evaluate=evaluate_and_draw)
 final = result.metrics
-print(f"{result.step} steps in {result.elapsed / 60:.1f} min; held-out loss {final['loss']:.2f} nats "
+print(f"{result.step:,} steps in {result.elapsed / 60:.1f} min; held-out loss {final['loss']:.2f} nats "
       f"(perplexity {final['perplexity']:.0f}), accuracy {final['accuracy']:.1%}")
-if result.step < MAX_STEPS:
-    print(f"(the {MAX_MINUTES:g}-minute limit stopped training early: this machine is busy or slow)")
-elif not FAST:
+if not FAST:
     assert final["loss"] < unigram_loss, "the model should beat the context-free guess"
 
 # %% [markdown]
-# The training loss drops fast at first (the model learns which tokens are common, reaching the
-# frequency-only line), then keeps going below that line: from there on it is using the context.
-# The held-out curve follows the training curve closely: 300 steps of 32 blocks (about 1.2 million
-# tokens, one pass over the training documents) is far too little to overfit.
+# The loss starts on the frequency-only line (that is what the unigram bias buys) and sits there
+# for a while: the model must first discover that the neighbours of a blank say something about
+# it, and until its attention learns to look at them, guessing by frequency is all it can do.
+# Then the curve breaks downwards and the accuracy climbs: the model is using the context. (The
+# accuracy also counts the 10% of targets left unchanged, which a model quickly learns to copy;
+# that is why it starts above the 4% of always guessing the most common token.) The held-out
+# curve follows the training curve closely: a few epochs of a small corpus are too little for a
+# model this small to overfit.
 #
 # ## 6. Fill-mask, after training
 
@@ -269,15 +279,14 @@ elif not FAST:
 show_guesses(model)
 
 # %% [markdown]
-# The guesses are no longer noise, but they are not clever yet either: the top of every list is
-# the same handful of very frequent tokens (*the*, a comma, a full stop, *of*), the safest bets a
-# model can make once it knows word frequencies. The loss curve shows that it has *started* to use
-# the context (it is below the frequency-only line), but after 300 steps that knowledge only
-# nudges the probabilities; it does not yet reorder the top guesses. This is how pretraining
-# always begins: frequencies first, then local grammar, then meaning, each stage needing far more
-# data than the last. Real RoBERTa saw about 2.2 trillion tokens (Liu et al., 2019: 500K steps of
-# 8K sequences of 512 tokens); this model saw about a million. (`minirob pretrain`'s recipe trains
-# a larger model for longer; chapter 5 loads weights that were trained for real.)
+# The guesses are no longer noise. After a pronoun-shaped blank the model answers with pronouns,
+# after "walked into the" with places, after "The ... of the United States" with the kinds of
+# nouns that take that phrase: grammar and a little meaning, learned in four minutes from about a
+# million blanks (15% of seven million tokens). It does not know facts yet; that needs far more data and a
+# bigger model. Real RoBERTa saw about 2.2 trillion tokens (Liu et al., 2019: 500K steps of 8K
+# sequences of 512 tokens); this model saw about seven million. (`minirob pretrain --minutes 10`
+# runs the same recipe for ten minutes and reaches about 31% held-out accuracy; chapter 5 loads
+# weights that were trained for real.)
 #
 # ## Exercise: the masking rule by hand
 #

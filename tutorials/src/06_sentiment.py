@@ -29,7 +29,6 @@ from collections import Counter
 
 import warnings
 
-import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
@@ -44,17 +43,9 @@ TRAIN_SIZE = 64 if FAST else 800  # training sentences used (of 8,454)
 EVAL_SIZE = 48 if FAST else 400  # validation and test sentences used (of 1,057 each)
 EPOCHS = 1 if FAST else 2
 MAX_LENGTH = 32 if FAST else 64  # tokens; 64 fits 98% of the sentences whole
-INLINE = matplotlib.get_backend()  # the notebook's plotting backend (see restore_plots below)
 logging.getLogger("minirob").setLevel(logging.ERROR)  # keep the outputs to what we print
 torch.manual_seed(0)
 print("minirob", minirob.__version__, "| fast mode:", FAST)
-
-
-def restore_plots():
-    """Library code that saves PNG files may switch matplotlib to its file-only backend; switch
-    the notebook back so the next figures are shown inline."""
-    if matplotlib.get_backend() != INLINE:
-        matplotlib.use(INLINE)
 
 # %% [markdown]
 # ## 1. The data
@@ -133,7 +124,6 @@ recipe = FinetuneConfig(task="sentiment", epochs=EPOCHS, batch_size=32, lr=1e-4,
 
 run_pretrained = tempfile.mkdtemp(prefix="minirob-sentiment-")
 report = finetune(minilm, train_examples, val_examples, test_examples, recipe, run_pretrained)
-restore_plots()
 print(f"{len(train_examples):,} training sentences, {EPOCHS} epochs, {report['train_seconds']:.0f} s of training")
 print("validation accuracy after each epoch:", [round(h["score"], 3) for h in report["validation_history"]])
 test = report["test"]
@@ -202,7 +192,6 @@ for e, p, r in [(e, p, r) for e, p, r in zip(test_examples, predicted, ratings) 
 run_random = tempfile.mkdtemp(prefix="minirob-sentiment-random-")
 baseline = finetune(minilm, train_examples, val_examples, test_examples,
                     dataclasses.replace(recipe, random_init=True), run_random)
-restore_plots()
 majority = max(Counter(e.label for e in test_examples).values()) / len(test_examples)
 results = {"always the majority label": majority, "random init, fine-tuned": baseline["test"]["accuracy"],
            "pretrained MiniLM, fine-tuned": test["accuracy"]}

@@ -26,7 +26,6 @@ import tempfile
 import warnings
 from collections import Counter
 
-import matplotlib
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
@@ -43,7 +42,6 @@ FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 TRAIN_SIZE = 64 if FAST else 600  # training tweets used (of 1,916)
 EVAL_SIZE = 48 if FAST else None  # validation/test tweets used (None: all 239 each)
 EPOCHS = 1 if FAST else 3
-INLINE = matplotlib.get_backend()
 logging.getLogger("minirob").setLevel(logging.ERROR)
 torch.manual_seed(0)
 print("minirob", minirob.__version__, "| fast mode:", FAST)
@@ -144,8 +142,6 @@ run_dir = tempfile.mkdtemp(prefix="minirob-ner-")
 report = finetune(minilm, train_set, val_set, test_set,
                   FinetuneConfig(task="ner", epochs=EPOCHS, batch_size=16, lr=1e-4, max_length=128, progress=False),
                   run_dir)
-if matplotlib.get_backend() != INLINE:  # library code that saves PNGs may switch to a file-only backend
-    matplotlib.use(INLINE)
 test = report["test"]
 print(f"{len(train_set):,} training tweets, {EPOCHS} epochs, {report['train_seconds']:.0f} s of training")
 print("validation entity F1 after each epoch:", [round(h["score"], 3) for h in report["validation_history"]])
