@@ -51,6 +51,39 @@ NOTES = """## Notes: what these runs can and cannot say
 """
 
 
+SWEEPS = {
+    "finetune_sweep_minilm_gpu.json": "sentiment from minilm, on a lent H100 (the sweep's 200 s limit "
+                                      "stopped it after the `<s>`-head rows)",
+    "finetune_sweep_tiny_gpu.json": "from the first 10-minute tiny model (`runs/quiet10b`, 28.9% "
+                                    "masked-token accuracy), on a lent H100",
+    "finetune_tiny_sweep.json": "from the 10-minute tiny model of the batch-64 recipe "
+                                "(`runs/b64_10`, 30.8%), on the idle 2-core CPU, 2 threads",
+}
+
+
+def sweep_tables() -> list[str]:
+    """Tables of the epoch-budgeted grids written by finetune_sweep.py (lists of rows)."""
+    lines = ["## Sweeps with epoch budgets (`benchmarks/finetune_sweep.py`)", "",
+             "Scores after a fixed number of epochs do not depend on the machine, so these grids "
+             "ran where it was fastest; seconds are that machine's.", ""]
+    for name, what in SWEEPS.items():
+        rows = json.loads((RESULTS / name).read_text()) if (RESULTS / name).exists() else []
+        if not rows:
+            continue
+        lines += [f"**{what}** (`{name}`)", "",
+                  "| task | init | lr | pooling | max len | epochs | seed | validation per epoch "
+                  "| test | s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for row in rows:
+            r = row["recipe"]
+            init = "random" if r.get("random_init") else "pretrained"
+            history = ", ".join(_pct(v) for v in row["validation"])
+            lines.append(f"| {r['task']} | {init} | {r['lr']} | {r.get('pooling', 'first')} | "
+                         f"{r['max_length']} | {r['epochs']} | {r.get('seed', 0)} | {history} | "
+                         f"**{_pct(row['test'])}** | {row['seconds']} |")
+        lines.append("")
+    return lines
+
+
 def _load(name: str) -> dict:
     path = RESULTS / name
     return json.loads(path.read_text()) if path.exists() else {}
@@ -127,6 +160,7 @@ def main() -> None:
                      f"{entry['load_after']['loadavg_1_5_15']} |")
     lines += ["", "Command: `benchmarks/finetune_best.py --task TASK --minutes 10 --threads 1 "
               "[--from RUN [--random-init]] [--set key=value ...]`", ""]
+    lines += sweep_tables()
     lines += [NOTES]
     (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
     print((RESULTS / "finetune.md").read_text())

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import minirob
 
-from .harness import Comparison, interleave, make_optimizer, training_step
+from .harness import Comparison, interleave, training_closure
 from .twins import make_inputs, pair
 
 CLASS_NAME = "RobertaForSequenceClassification"
@@ -44,9 +44,8 @@ def make_data(config: minirob.RobertaConfig, batch: int, length: int, device) ->
 
 
 def make_step(impl: str, model, data: ClassificationBatch, device: torch.device, precision: str):
-    optimizer = make_optimizer(model)
     loss_fn = minirob_loss if impl == "minirob" else transformers_loss
-    return lambda: training_step(model, optimizer, loss_fn, data, device, precision)
+    return training_closure(model, loss_fn, data, device, precision)
 
 
 def benchmark(

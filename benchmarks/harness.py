@@ -129,3 +129,9 @@ def training_step(model, optimizer, loss_fn, data, device: torch.device, precisi
 def make_optimizer(model) -> torch.optim.Optimizer:
     """The same optimiser for both sides: fused AdamW, transformers' Trainer default on torch>=2.8."""
     return torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.01, fused=True)
+
+
+def training_closure(model, loss_fn, data, device: torch.device, precision: str):
+    """The timed step of one side: ``training_step`` over its own fresh optimiser."""
+    optimizer = make_optimizer(model)
+    return lambda: training_step(model, optimizer, loss_fn, data, device, precision)

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import minirob
 from minirob.masking import MaskedBatch, mask_tokens
 
-from .harness import Comparison, interleave, make_optimizer, precision_context, training_step
+from .harness import Comparison, interleave, precision_context, training_closure
 from .peak import matmul_rate
 from .twins import FIRST_ORDINARY_ID, attention_implementation, make_inputs, pair
 
@@ -80,9 +80,8 @@ def count_flops(model, loss_fn, data, device, precision) -> int:
 
 def make_step(impl: str, model, data: PretrainBatch, device: torch.device, precision: str):
     """The timed step of one side ("minirob" or "transformers"): a closure over its optimiser."""
-    optimizer = make_optimizer(model)
     loss_fn = minirob_loss if impl == "minirob" else transformers_loss
-    return lambda: training_step(model, optimizer, loss_fn, data, device, precision)
+    return training_closure(model, loss_fn, data, device, precision)
 
 
 def benchmark(
