@@ -91,6 +91,9 @@ class PretrainRecipe:
     # predicts the unigram distribution from step 0 instead of spending hundreds of steps learning
     # it (the bias is a free parameter of the head; only its starting value changes).
     unigram_bias: bool = True
+    # Continue from this model and its tokenizer instead of a fresh one (domain- or task-adaptive
+    # pretraining: Gururangan et al., 2020); the model's shape then comes from its config.json.
+    init_from: str | None = None
     position_init: str = "normal"
     position_init_scale: float = 1.0
     seed: int = 0
@@ -222,20 +225,34 @@ def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> Tra
             from .tokenizer import Tokenizer
 
             saved = Tokenizer.from_pretrained(out_dir)
+        if saved is None and recipe.init_from:
+            from .tokenizer import Tokenizer
+
+            saved = Tokenizer.from_pretrained(recipe.init_from)
         prepared = prepare(recipe, tokenizer=saved)
     tokenizer, train_blocks, valid_blocks = prepared
     special = SpecialIds.from_tokenizer(tokenizer)
-    config = recipe.model_config(tokenizer.vocab_size)
+    start = RobertaForMaskedLM.from_pretrained(recipe.init_from) if recipe.init_from else None
+    config = start.config if start is not None else recipe.model_config(tokenizer.vocab_size)
+    if recipe.max_length > config.max_sequence_length:
+        raise ConfigError(
+            f"--max-length {recipe.max_length} is longer than the {config.max_sequence_length} "
+            f"tokens the model's position table holds (max_position_embeddings="
+            f"{config.max_position_embeddings})"
+        )
     if tokenizer.vocab_size > config.vocab_size:
         raise ConfigError(
             f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
             f"{config.vocab_size}"
         )
     torch.manual_seed(recipe.seed)  # the same initial weights on every process
-    model = RobertaForMaskedLM(config)
-    init_positions(model, recipe.position_init, recipe.position_init_scale)
-    if recipe.unigram_bias:
-        init_unigram_bias(model, train_blocks, special)
+    if start is not None:
+        model = start  # its trained weights, output bias included
+    else:
+        model = RobertaForMaskedLM(config)
+        init_positions(model, recipe.position_init, recipe.position_init_scale)
+        if recipe.unigram_bias:
+            init_unigram_bias(model, train_blocks, special)
 
     batches = MaskedBlocks(train_blocks, recipe.batch_size, special, recipe.masking,
                            seed=recipe.seed, rank=rank, world_size=world)

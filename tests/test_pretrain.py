@@ -131,3 +131,20 @@ def test_fill_mask_needs_a_mask(trained):
     with pytest.raises(InputError, match="no <mask>"):
         fill_mask(model, tokenizer, "no blank here")
     torch.manual_seed(0)
+
+
+def test_continued_pretraining_starts_from_the_model(trained, tmp_path, capsys):
+    out, corpus = trained
+    again = tmp_path / "continued"
+    common = ["pretrain", "--files", str(corpus), "--init-from", str(out), "--out", str(again),
+              "--batch-size", "16", "--no-progress", "--threads", "1"]
+    assert main([*common, "--steps", "4", "--eval-every", "2", "--lr", "1e-4"]) == 0
+    evals = [r for r in read_metrics(again) if r["split"] == "eval"]
+    # a fresh model of this size is near ln(400) = 6.0 nats after 2 steps; the loaded one keeps
+    # what the fixture learned (below 2.0, see test_pretraining_learns_context)
+    assert evals[0]["step"] == 2 and evals[0]["loss"] < 2.5, evals
+    assert (again / "vocab.json").read_text() == (out / "vocab.json").read_text()  # its tokenizer
+    # longer blocks than the model's position table: refused up front, with the numbers
+    assert main([*common, "--out", str(tmp_path / "too-long"), "--steps", "2",
+                 "--max-length", "200"]) != 0  # the fixture model holds 128
+    assert "position table holds" in capsys.readouterr().err

@@ -40,12 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-rule", default="bernoulli", choices=RULES)
     p.add_argument("--whole-word", action="store_true", help="mask whole words")
     p.add_argument("--bf16", default="auto", choices=("auto", "on", "off"))
-    p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: ~8 per run)")
+    p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: 8 per --steps run, every 1000 in a --minutes run)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; 1 is faster on busy, shared cores)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from this pretrained model and its tokenizer (continued pretraining "
+                        "on your own text); its config.json sets the shape")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -82,7 +85,7 @@ def recipe_from_args(args):
         minutes=minutes, max_steps=args.steps,
         masking=MaskingConfig(probability=args.mask_prob, rule=args.mask_rule, whole_word=args.whole_word),
         bf16=args.bf16, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, progress=not args.no_progress,
+        seed=args.seed, progress=not args.no_progress, init_from=args.init_from,
     )
 
 
