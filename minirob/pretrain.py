@@ -220,16 +220,11 @@ def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> Tra
     rank, world = setup_distributed()
     out_dir = Path(recipe.out_dir)
     if prepared is None:
-        saved = None
-        if resume and (out_dir / "vocab.json").exists():  # the run's own tokenizer, not a retrained one
-            from .tokenizer import Tokenizer
+        from .tokenizer import Tokenizer
 
-            saved = Tokenizer.from_pretrained(out_dir)
-        if saved is None and recipe.init_from:
-            from .tokenizer import Tokenizer
-
-            saved = Tokenizer.from_pretrained(recipe.init_from)
-        prepared = prepare(recipe, tokenizer=saved)
+        # A resumed run keeps its own tokenizer (not a retrained one), a continued one its model's.
+        source = out_dir if resume and (out_dir / "vocab.json").exists() else recipe.init_from
+        prepared = prepare(recipe, tokenizer=Tokenizer.from_pretrained(source) if source else None)
     tokenizer, train_blocks, valid_blocks = prepared
     special = SpecialIds.from_tokenizer(tokenizer)
     start = RobertaForMaskedLM.from_pretrained(recipe.init_from) if recipe.init_from else None

@@ -40,7 +40,7 @@ echo "== fine-tune $OUT on movie-review sentiment for ${DEMO_FT_MINUTES:-2} minu
 if [ -f "$FT_OUT/report.json" ]; then
     echo "   ($FT_OUT already holds a fine-tuned run: reusing it)"
 else
-    $PY -m minirob finetune --task sentiment --from "$OUT" --out "$FT_OUT" --epochs 3 --lr 1e-4 --max-length 64 \
+    $PY -m minirob finetune --task sentiment --from "$OUT" --out "$FT_OUT" --epochs 3 --lr 3e-4 --max-length 64 --pooling mean \
         --minutes "${DEMO_FT_MINUTES:-2}"
 fi
 $PY -m minirob predict "$FT_OUT" "What a wonderful, moving film." "A dull, lifeless mess."
