@@ -23,15 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.finetune_best import BEST  # noqa: E402
 from benchmarks.finetune_data import task_splits  # noqa: E402
+from benchmarks.pretrain_search import parse_value  # noqa: E402
 from minirob.datasets import fetch  # noqa: E402
 from minirob.finetune import FinetuneConfig, finetune  # noqa: E402
-
-
-def parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def grid(items: list[str]) -> list[dict]:
@@ -61,9 +55,7 @@ def main() -> None:
     for changes in grid(args.grid) or [{}]:
         for random_init in ([False, True] if args.random_too else [False]):
             recipe = dict(BEST[args.task], minutes=None, progress=False, random_init=random_init)
-            recipe.update(dict(item.split("=", 1) for item in args.set))
-            recipe = {k: parse_value(v) if isinstance(v, str) and k != "task" else v
-                      for k, v in recipe.items()}
+            recipe.update({k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)})
             recipe.update(changes)
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as tmp:
