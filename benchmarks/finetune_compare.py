@@ -48,6 +48,7 @@ from minirob.finetune import (  # noqa: E402
     load_tokenizer,
     loss_fn,
     score,
+    training_batches,
 )
 from minirob.train import ShuffledBatches, parameter_groups  # noqa: E402
 
@@ -98,8 +99,7 @@ def transformers_finetune(task, start, splits, config: FinetuneConfig) -> dict:
     model = transformers_model(task, start, labels)
     model.train()
     pad = tokenizer.pad_id
-    batches = ShuffledBatches(feats[0], config.batch_size, lambda fs: collate(fs, pad),
-                              seed=config.seed, drop_last=False)
+    batches = training_batches(feats[0], config, pad)
     per_epoch = batches.batches_per_epoch()
     total = math.ceil(config.epochs * per_epoch)
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,

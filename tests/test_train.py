@@ -207,3 +207,52 @@ def test_bad_configurations():
         TrainConfig(max_steps=1, bf16="maybe")
     with pytest.raises(ConfigError, match="fewer than one batch"):
         ShuffledBatches(toy_data(n=4), 16, collate)
+
+
+def _epoch_of(batches: ShuffledBatches) -> list[list[int]]:
+    """One epoch of a ShuffledBatches over the examples 0..N-1, collated as plain lists."""
+    return [next(batches) for _ in range(batches.batches_per_epoch())]
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_length_grouping_keeps_every_example_once_and_cuts_padding(drop_last):
+    # 203 examples whose lengths are random in 1..64: with batches of 8, padding a batch to its
+    # longest member wastes about half the tokens when batches are random; grouping (windows of
+    # 5 batches sorted by length: each batch then spans about a fifth of the range of lengths,
+    # padding ~1.2x) must waste far less, and still serve each example once per epoch.
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 65, (203,), generator=generator).tolist()
+    examples = list(range(203))
+
+    def padded_over_real(epoch):
+        padded = sum(max(lengths[i] for i in b) * len(b) for b in epoch)
+        return padded / sum(lengths[i] for b in epoch for i in b)
+
+    plain = ShuffledBatches(examples, 8, list, seed=3, drop_last=drop_last)
+    grouped = ShuffledBatches(examples, 8, list, seed=3, drop_last=drop_last, lengths=lengths,
+                              group_size=5)
+    first, second = _epoch_of(grouped), _epoch_of(grouped)
+    for epoch in (first, second):
+        served = sorted(i for b in epoch for i in b)
+        assert len(served) == len(set(served))
+        assert len(served) == (200 if drop_last else 203)
+        assert all(len(b) == 8 for b in epoch) if drop_last else sum(len(b) < 8 for b in epoch) == 1
+    assert first != second  # reshuffled each epoch
+    assert padded_over_real(_epoch_of(plain)) > 1.4
+    assert padded_over_real(first) < 1.25
+
+
+def test_length_grouping_resumes_where_it_stopped():
+    lengths = [(7 * i) % 23 + 1 for i in range(100)]
+    straight = ShuffledBatches(list(range(100)), 6, list, seed=1, lengths=lengths)
+    expected = [next(straight) for _ in range(40)]  # crosses two epoch boundaries
+    first = ShuffledBatches(list(range(100)), 6, list, seed=1, lengths=lengths)
+    taken = [next(first) for _ in range(21)]
+    resumed = ShuffledBatches(list(range(100)), 6, list, seed=1, lengths=lengths)
+    resumed.load_state_dict(first.state_dict())
+    assert taken + [next(resumed) for _ in range(19)] == expected
+
+
+def test_length_grouping_needs_one_length_per_example():
+    with pytest.raises(ConfigError, match="3 lengths for 4 examples"):
+        ShuffledBatches([1, 2, 3, 4], 2, list, lengths=[1, 2, 3])

@@ -55,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--bf16", choices=["auto", "on", "off"], default="off")
     r.add_argument("--pooling", choices=["first", "mean"], default="first",
                    help="classification: read <s> (RoBERTa's head) or the mean of the tokens")
+    r.add_argument("--group-by-length", action="store_true",
+                   help="batch examples of similar length together: less padding, faster epochs")
     r.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -111,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup, weight_decay=args.weight_decay, max_length=args.max_length,
         label_all_subwords=args.label_all_subwords, patience=args.patience, minutes=args.minutes,
         seed=args.seed, random_init=args.random_init, bf16=args.bf16, pooling=args.pooling,
+        group_by_length=args.group_by_length,
     )
     train, validation, test = load_data(args)
     out = Path(args.out)
