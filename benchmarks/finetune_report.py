@@ -48,7 +48,9 @@ SWEEPS = {
                                 "(`runs/b64_10`, 30.8%) and from `runs/tapt` (the same model after 2 "
                                 "more minutes of MLM on the sentiment training sentences: `minirob "
                                 "pretrain --files movie_train.txt --init-from runs/b64_10 --minutes 2 "
-                                "--lr 1e-3`), on the idle 2-core CPU, 2 threads",
+                                "--lr 1e-3`), on the idle 2-core CPU, 2 threads; the last rows "
+                                "(session 4) add an lr grid over 6 epochs and smaller training "
+                                "splits (the first 500 / 2,000 sentences, 10 epochs)",
 }
 
 
@@ -62,17 +64,24 @@ def sweep_tables() -> list[str]:
         if not rows:
             continue
         lines += [f"**{what}** (`{name}`)", "",
-                  "| task | start | init | lr | pooling | max len | epochs | seed | validation per "
-                  "epoch | test | s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| task | start | init | train ex. | batches | lr | pooling | max len | epochs | "
+                  "seed | validation per epoch | test | s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows:
             r = row["recipe"]
             init = "random" if r.get("random_init") else "pretrained"
             history = ", ".join(_pct(v) for v in row["validation"])
-            lines.append(f"| {r['task']} | {row['start']} | {init} | {r['lr']} | {r.get('pooling', 'first')} | "
+            lines.append(f"| {r['task']} | {row['start']} | {init} | {row.get('train_examples', 'all')} | "
+                         f"{_batching(r).split()[0]} | {r['lr']} | {r.get('pooling', 'first')} | "
                          f"{r['max_length']} | {r['epochs']} | {r.get('seed', 0)} | {history} | "
                          f"**{_pct(row['test'])}** | {row['seconds']} |")
         lines.append("")
     return lines
+
+
+def _batching(recipe: dict) -> str:
+    """Rows written before length grouping existed trained on random batches."""
+    return "length-grouped batches" if recipe.get("group_by_length") else "random batches"
 
 
 def _load(name: str) -> dict:
@@ -141,7 +150,12 @@ def main() -> None:
     for name, entry in runs.items():
         r = entry["recipe"]
         recipe = (f"lr {r['lr']}, batch {r['batch_size']}, max len {r['max_length']}, "
-                  f"bf16 {r.get('bf16', 'off')}, {r['minutes']} min budget")
+                  f"bf16 {r.get('bf16', 'off')}, {r['minutes']} min budget, up to {r['epochs']} "
+                  f"epochs, {_batching(r)}")
+        if r.get("pooling", "first") != "first":
+            recipe += f", {r['pooling']} pooling"
+        if entry.get("extra_train"):
+            recipe += f", training split + all of {'/'.join(entry['extra_train'])}"
         done = entry.get("epochs_done", "not recorded")
         start = entry["start"] + (" (random init)" if entry["random_init"] else "")
         history = ", ".join(_pct(h["score"]) for h in entry["validation_history"])

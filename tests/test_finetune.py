@@ -237,6 +237,10 @@ def test_command_line_finetune_from_files(checkpoint, tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
     recipe = json.loads((out / "finetune.json").read_text())
     assert recipe["sizes"] == {"train": 64, "validation": 8, "test": 8}  # the 80/10/10 split
+    assert recipe["recipe"]["group_by_length"] is True  # the default
+    plain = tmp_path / "plain"
+    assert main([*args[:-1], str(plain), "--no-group-by-length"]) == 0
+    assert json.loads((plain / "finetune.json").read_text())["recipe"]["group_by_length"] is False
     bad = ["finetune", "--task", "classify", "--from", str(checkpoint), "--train", str(train),
            "--validation", str(train), "--test", str(test), "--out", str(tmp_path / "bad")]
     assert main(bad) == 1

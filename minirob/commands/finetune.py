@@ -55,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--bf16", choices=["auto", "on", "off"], default="off")
     r.add_argument("--pooling", choices=["first", "mean"], default="first",
                    help="classification: read <s> (RoBERTa's head) or the mean of the tokens")
-    r.add_argument("--group-by-length", action="store_true",
-                   help="batch examples of similar length together: less padding, faster epochs")
+    r.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True,
+                   help="batch examples of similar length together: less padding, faster epochs "
+                        "(default on; --no-group-by-length: fully random batches)")
     r.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 

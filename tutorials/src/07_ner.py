@@ -127,7 +127,7 @@ print(f"{len(words)} words -> {len(enc.tokens)} tokens; {sum(a != IGNORE for a i
 #
 # The head is one linear layer on every token's vector, $\text{logits}_t = W h_t + b$, trained with
 # the cross-entropy averaged over the labelled tokens. `minirob.finetune.finetune` runs the recipe
-# of chapter 6 with `task="ner"`: batches of 16 tweets, AdamW at $10^{-4}$ with warm-up and
+# of chapter 6 with `task="ner"`: batches of 16 tweets, AdamW at $2 \times 10^{-4}$ with warm-up and
 # decay, the validation entity-F1 after every epoch, the best epoch's weights kept for the test.
 # To stay within a few minutes on a CPU we train on 600 of the 1,916 training tweets.
 
@@ -140,7 +140,7 @@ if FAST:  # a few dozen training tweets miss some entity types; the head can onl
     val_set, test_set = ([s for s in part if {t.partition("-")[2] for t in s.tags} <= seen] for part in (val_set, test_set))
 run_dir = tempfile.mkdtemp(prefix="minirob-ner-")
 report = finetune(minilm, train_set, val_set, test_set,
-                  FinetuneConfig(task="ner", epochs=EPOCHS, batch_size=16, lr=1e-4, max_length=128, progress=False),
+                  FinetuneConfig(task="ner", epochs=EPOCHS, batch_size=16, lr=2e-4, max_length=128, progress=False),
                   run_dir)
 test = report["test"]
 print(f"{len(train_set):,} training tweets, {EPOCHS} epochs, {report['train_seconds']:.0f} s of training")
