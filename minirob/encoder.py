@@ -10,6 +10,7 @@ Transformer, BERT and RoBERTa):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +19,22 @@ from torch import Tensor, nn
 from .attention import MultiHeadSelfAttention
 from .config import RobertaConfig
 
+# name -> (function, the same function overwriting its input)
 _ACTIVATIONS = {
-    "gelu": F.gelu,  # exact, erf-based
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
+    "gelu": (F.gelu, torch.ops.aten.gelu_),  # exact, erf-based
+    "gelu_new": (partial(F.gelu, approximate="tanh"), partial(torch.ops.aten.gelu_, approximate="tanh")),
+    "gelu_pytorch_tanh": (partial(F.gelu, approximate="tanh"),
+                          partial(torch.ops.aten.gelu_, approximate="tanh")),
+    "relu": (F.relu, F.relu_),
 }
 
 
 def activation(name: str):
-    return _ACTIVATIONS[name]
+    return _ACTIVATIONS[name][0]
+
+
+def activation_in_place(name: str):
+    return _ACTIVATIONS[name][1]
 
 
 @dataclass
@@ -50,9 +57,15 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)
         self.act = activation(config.hidden_act)
+        self.act_in_place = activation_in_place(config.hidden_act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down(self.act(self.up(x)))
+        hidden = self.up(x)  # (B, T, intermediate)
+        if hidden.requires_grad:  # autograd keeps the pre-activation for the backward pass
+            hidden = self.act(hidden)
+        else:  # no autograd (inference): overwrite it, one (B, T, intermediate) buffer fewer
+            self.act_in_place(hidden)
+        return self.down(hidden)
 
 
 class EncoderLayer(nn.Module):

@@ -1,5 +1,7 @@
 """Properties any correct encoder has, checked by hypothesis on small random models."""
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -144,3 +146,24 @@ def test_dropout_is_active_in_training_and_off_in_eval():
     assert not torch.equal(model(ids, mask), model(ids, mask))
     model.eval()
     assert torch.equal(model(ids, mask), model(ids, mask))
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_new", "relu"])
+def test_inference_feed_forward_equals_the_autograd_path(act):
+    # Without autograd the feed-forward activates its (B, T, intermediate) buffer in place; the
+    # numbers must be exactly those of the out-of-place path autograd takes, in float32 and under
+    # bfloat16 autocast, and gradients must still flow when they are asked for.
+    torch.manual_seed(0)
+    model = minirob.RobertaModel(dataclasses.replace(CONFIG, hidden_act=act)).eval()
+    ids = torch.randint(2, CONFIG.vocab_size, (3, 9))
+    for dtype in (None, torch.bfloat16):
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            with_grad = model(ids)
+            with torch.no_grad():
+                without = model(ids)
+            with torch.inference_mode():
+                inference = model(ids)
+        assert with_grad.requires_grad and not without.requires_grad
+        assert torch.equal(with_grad.detach(), without) and torch.equal(without, inference)
+    with_grad.float().sum().backward()
+    assert model.encoder.layers[0].feed_forward.up.weight.grad.abs().sum() > 0
