@@ -395,10 +395,6 @@ class FinetuneConfig:
             raise ConfigError(f"pooling={self.pooling!r} is not one of first, mean")
 
 
-class _EarlyStop(Exception):
-    """Raised from the evaluation hook to leave the shared loop early."""
-
-
 def fit_max_length(max_length: int, model_config) -> int:
     """The longest input the model's position table allows, if ``max_length`` asks for more."""
     limit = model_config.max_sequence_length
@@ -532,10 +528,10 @@ def finetune(
         if metrics["score"] > best["score"]:
             best.update(score=metrics["score"], epoch=epoch)
             m.save_pretrained(out_dir)  # the best weights so far: what the run directory serves
-        elif config.patience is not None and epoch - best["epoch"] >= config.patience:
+        stop = config.patience is not None and epoch - best["epoch"] >= config.patience
+        if stop:
             logger.info("early stopping: no better validation score for %d epochs", config.patience)
-            raise _EarlyStop
-        return {"val_score": metrics["score"], "best_val_score": best["score"]}
+        return {"val_score": metrics["score"], "best_val_score": best["score"], "stop": stop}
 
     train_config = TrainConfig(
         out_dir=str(out_dir / "train"),
@@ -557,15 +553,11 @@ def finetune(
         progress=config.progress,
         plot=False,
     )
-    stopped_by = "epochs"
-    try:
-        result = train(model, loss_fn, batches, train_config, evaluate=evaluate,
-                       run_info={"finetune": recipe})
-        stopped_by = "epochs" if result.stopped_by == "steps" else result.stopped_by
-        steps = result.step
-    except _EarlyStop:
-        stopped_by = "early_stopping"
-        steps = len(history) * steps_per_epoch
+    result = train(model, loss_fn, batches, train_config, evaluate=evaluate,
+                   run_info={"finetune": recipe})
+    stopped_by = {"steps": "epochs", "evaluate": "early_stopping"}.get(result.stopped_by,
+                                                                        result.stopped_by)
+    steps = result.step
     train_seconds = time.perf_counter() - started
     if best["epoch"] == 0:  # the budget ran out before the first epoch ended: score what we have
         evaluate(model)

@@ -33,7 +33,8 @@ What the loop does, per optimiser step: ``accumulation`` micro-batches (bfloat16
 enabled), gradient rescaled to the global mean, clipped to ``grad_clip``, AdamW (betas, eps, weight
 decay off for biases and LayerNorms), a learning rate with linear warm-up then linear decay to zero
 over the budget (``max_steps`` and/or ``minutes``; with a time budget the schedule follows the
-clock). Every ``eval_every`` steps: ``evaluate(model)``. Every ``checkpoint_every`` steps and at the
+clock). Every ``eval_every`` steps: ``evaluate(model)``, whose metrics are logged; returning
+``"stop": True`` among them ends the run there (early stopping). Every ``checkpoint_every`` steps and at the
 end: an atomic checkpoint (temporary file, then ``os.replace``), keeping the last
 ``keep_checkpoints``. Loss not finite: stop with :class:`TrainingError` naming the step, after
 saving the state from before the bad step. Ctrl-C: save, say how to resume, re-raise.
@@ -112,7 +113,7 @@ class TrainResult:
     metrics: dict[str, float]  # the last evaluation (empty without an evaluate function)
     checkpoint: Path | None  # the last checkpoint written
     elapsed: float  # seconds of training (summed over resumed runs)
-    stopped_by: str  # "steps" | "minutes"
+    stopped_by: str  # "steps" | "minutes" | "evaluate" (the hook returned {"stop": True})
 
 
 # ------------------------------------------------------------------------ batch sources
@@ -629,6 +630,8 @@ def train(
             done = config.max_steps is not None and step >= config.max_steps
             if budget_seconds is not None and elapsed >= budget_seconds:
                 done, stopped_by = True, "minutes"
+            if last_metrics.get("stop"):  # the evaluation hook asked for it (early stopping)
+                done, stopped_by = True, "evaluate"
             if world > 1:  # the clock differs per process: rank 0 decides for all
                 flag = torch.tensor([float(done)], device=device)
                 torch.distributed.broadcast(flag, 0)

@@ -160,6 +160,7 @@ def test_early_stopping(checkpoint, tmp_path):
     assert report["stopped_by"] == "early_stopping"
     assert [h["epoch"] for h in report["validation_history"]] == [1, 2]
     assert report["best_epoch"] == 1
+    assert report["steps"] == 2 * report["steps_per_epoch"]  # stopped right after epoch 2
 
 
 def test_random_init_keeps_the_shape_not_the_weights(checkpoint):

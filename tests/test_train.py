@@ -79,6 +79,22 @@ def test_learns_and_writes_the_run_directory(tmp_path):
     assert not list((run / "checkpoints").glob(".*tmp*"))
 
 
+def test_evaluation_hook_can_stop_the_run(tmp_path):
+    # The hook returns "stop": True at its second call (step 20): no step after it is taken,
+    # there is no extra final evaluation, and the result says why the run ended.
+    calls = []
+
+    def evaluate(m):
+        calls.append(1)
+        return {"calls": len(calls), "stop": len(calls) == 2}
+
+    result = train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate),
+                   config(tmp_path, max_steps=60, eval_every=10), evaluate=evaluate)
+    assert (result.step, result.stopped_by, len(calls)) == (20, "evaluate", 2)
+    evals = [r["step"] for r in read_metrics(tmp_path / "run") if r["split"] == "eval"]
+    assert evals == [10, 20]
+
+
 def test_schedule_by_hand():
     # linear warm-up over the first 10%, then linear decay to 0
     assert lr_factor(0.05, 0.1) == pytest.approx(0.5)
