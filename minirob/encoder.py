@@ -19,12 +19,12 @@ from torch import Tensor, nn
 from .attention import MultiHeadSelfAttention
 from .config import RobertaConfig
 
+_TANH_GELU = (partial(F.gelu, approximate="tanh"), partial(torch.ops.aten.gelu_, approximate="tanh"))
 # name -> (function, the same function overwriting its input)
 _ACTIVATIONS = {
     "gelu": (F.gelu, torch.ops.aten.gelu_),  # exact, erf-based
-    "gelu_new": (partial(F.gelu, approximate="tanh"), partial(torch.ops.aten.gelu_, approximate="tanh")),
-    "gelu_pytorch_tanh": (partial(F.gelu, approximate="tanh"),
-                          partial(torch.ops.aten.gelu_, approximate="tanh")),
+    "gelu_new": _TANH_GELU,
+    "gelu_pytorch_tanh": _TANH_GELU,
     "relu": (F.relu, F.relu_),
 }
 

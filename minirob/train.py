@@ -34,8 +34,8 @@ enabled), gradient rescaled to the global mean, clipped to ``grad_clip``, AdamW 
 decay off for biases and LayerNorms), a learning rate with linear warm-up then linear decay to zero
 over the budget (``max_steps`` and/or ``minutes``; with a time budget the schedule follows the
 clock). Every ``eval_every`` steps: ``evaluate(model)``, whose metrics are logged; returning
-``"stop": True`` among them ends the run there (early stopping). Every ``checkpoint_every`` steps and at the
-end: an atomic checkpoint (temporary file, then ``os.replace``), keeping the last
+``"stop": True`` among them ends the run there (early stopping). Every ``checkpoint_every`` steps
+and at the end: an atomic checkpoint (temporary file, then ``os.replace``), keeping the last
 ``keep_checkpoints``. Loss not finite: stop with :class:`TrainingError` naming the step, after
 saving the state from before the bad step. Ctrl-C: save, say how to resume, re-raise.
 

@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..config import CLASSIFIER_POOLINGS
 from ..errors import ConfigError
 
 
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--label-all-subwords", action="store_true",
                    help="NER: label every subword (default: the first, the rest ignored)")
     r.add_argument("--bf16", choices=["auto", "on", "off"], default="off")
-    r.add_argument("--pooling", choices=["first", "mean"], default="first",
+    r.add_argument("--pooling", choices=CLASSIFIER_POOLINGS, default="first",
                    help="classification: read <s> (RoBERTa's head) or the mean of the tokens")
     r.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True,
                    help="batch examples of similar length together: less padding, faster epochs "
