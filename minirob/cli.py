@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
-        module.register(subparsers)
+        if hasattr(module, "register"):  # shared helpers (options.py) register no command
+            module.register(subparsers)
     return parser
 
 
