@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,23 @@ CLASSIFIER_POOLINGS = ("first", "mean")
 
 # Fields that exist only in minirob and are never written to an HF config.json.
 _MINIROB_ONLY = ("attention_backend",)
+
+# Largest sizes a config may ask for. Real encoders stay far below (XLM-R: vocabulary 250,002;
+# the widest BERTs: hidden 4,096, 48 layers); a file asking for more is damaged or hostile, and
+# refusing it here costs one comparison where building it would hang or exhaust memory.
+SIZE_LIMITS = {
+    "vocab_size": 10_000_000,
+    "hidden_size": 65_536,
+    "num_hidden_layers": 1_000,
+    "num_attention_heads": 65_536,
+    "intermediate_size": 262_144,
+    "max_position_embeddings": 1_048_576,
+    "type_vocab_size": 1_024,
+    "num_labels": 1_000_000,
+}
+# Fields that must be finite real numbers (a JSON string or NaN here breaks every forward pass).
+_REAL_FIELDS = ("layer_norm_eps", "initializer_range", "hidden_dropout_prob",
+                "attention_probs_dropout_prob")
 
 
 @dataclass
@@ -103,20 +121,21 @@ class RobertaConfig:
         return self.max_position_embeddings
 
     def validate(self) -> None:
-        positive = (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-            "type_vocab_size",
-            "num_labels",  # else torch fails later with "negative dimension" in a head
-        )
-        for name in positive:
+        """Refuse a value the model could not be built or run with, naming the field.
+
+        Sizes are checked against :data:`SIZE_LIMITS` (num_labels too: else torch fails later
+        with "negative dimension" in a head), numbers for their type and range, before any
+        module exists.
+        """
+        for name, limit in SIZE_LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"config.{name} must be a positive integer, got {value!r}")
+            if not _is_int(value) or value <= 0:
+                raise ConfigError(f"config.{name} must be a positive integer, got {value!r:.80}")
+            if value > limit:
+                raise ConfigError(
+                    f"config.{name}={value} is above minirob's limit of {limit:,} (damaged file?)"
+                )
+        self._validate_numbers()
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
                 f"config.hidden_size={self.hidden_size} is not divisible by "
@@ -130,21 +149,54 @@ class RobertaConfig:
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
-                    f"config.{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                    f"config.{name}={getattr(self, name)!r:.80} is not one of {', '.join(allowed)}"
                 )
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"config.{name} must be in [0, 1), got {value!r}")
-        if not 0 <= self.pad_token_id < self.vocab_size:
+        if not _is_int(self.pad_token_id) or not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(
-                f"config.pad_token_id={self.pad_token_id} is outside the vocabulary "
-                f"(vocab_size={self.vocab_size})"
+                f"config.pad_token_id={self.pad_token_id!r:.80} is not a token id of the "
+                f"vocabulary (an integer in 0..{self.vocab_size - 1})"
             )
         if self.position_style == "roberta" and self.max_sequence_length < 1:
             raise ConfigError(
                 f"config.max_position_embeddings={self.max_position_embeddings} leaves no room "
                 f"for tokens after RoBERTa's offset (pad_token_id + 1 = {self.pad_token_id + 1})"
+            )
+
+    def _validate_numbers(self) -> None:
+        """Real-valued fields: type, finiteness and range; optional token ids: integers."""
+        for name in _REAL_FIELDS:
+            value = getattr(self, name)
+            if not _is_real(value):
+                raise ConfigError(f"config.{name} must be a finite number, got {value!r:.80}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+            value = getattr(self, name)
+            if value is not None and not (_is_real(value) and 0.0 <= value < 1.0):
+                raise ConfigError(f"config.{name} must be in [0, 1), got {value!r:.80}")
+        if not self.layer_norm_eps > 0:  # eps <= 0 divides by zero on a constant vector: NaN
+            raise ConfigError(f"config.layer_norm_eps must be above 0, got {self.layer_norm_eps!r}")
+        for name in ("bos_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            if value is not None and not _is_int(value):
+                raise ConfigError(f"config.{name} must be an integer token id, got {value!r:.80}")
+
+    def parameter_count(self) -> int:
+        """Parameters of the largest model this config builds (encoder, pooler, MLM head)."""
+        h, i, v = self.hidden_size, self.intermediate_size, self.vocab_size
+        embeddings = (v + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h
+        layer = 4 * (h * h + h) + 2 * h * i + i + h + 4 * h  # attention, feed-forward, 2 norms
+        heads = (h * h + h) * 2 + 2 * h + v + (h + 1) * self.num_labels
+        return embeddings + self.num_hidden_layers * layer + heads
+
+    def check_fits_in_memory(self, source: str = "config") -> None:
+        """Refuse a config whose float32 parameters alone exceed the memory available now."""
+        needed = 4 * self.parameter_count()
+        available = available_memory()
+        if available is not None and needed > available:
+            raise ConfigError(
+                f"{source}: a model of this config needs about {needed / 2**30:,.1f} GiB for its "
+                f"float32 parameters, but only {available / 2**30:,.1f} GiB of memory is available "
+                f"(hidden_size={self.hidden_size}, num_hidden_layers={self.num_hidden_layers}, "
+                f"vocab_size={self.vocab_size})"
             )
 
     # ----------------------------------------------------- HF config.json I/O
@@ -159,7 +211,9 @@ class RobertaConfig:
         if values["classifier_pooling"] == "first":
             values.pop("classifier_pooling")  # the default: config.json stays exactly HF's
         values["position_embedding_type"] = "absolute"  # both styles are learned absolute tables
-        values.update(self.extra)
+        # minirob always ties the MLM decoder to the word embeddings; "false" would make
+        # transformers look for a decoder matrix the file does not have.
+        values.update({k: v for k, v in self.extra.items() if k != "tie_word_embeddings"})
         if self.id2label is not None:
             values["id2label"] = {str(k): v for k, v in self.id2label.items()}
             values["label2id"] = {v: int(k) for k, v in self.id2label.items()}
@@ -199,10 +253,13 @@ class RobertaConfig:
         if "id2label" in values and values["id2label"]:
             try:
                 kwargs["id2label"] = {int(k): v for k, v in values["id2label"].items()}
-            except (AttributeError, ValueError):
+            except (AttributeError, ValueError, TypeError):
                 raise ConfigError(
                     f"{source}: id2label must map label ids to names, got {values['id2label']!r:.80}"
                 ) from None
+            if not all(isinstance(name, str) for name in kwargs["id2label"].values()):
+                raise ConfigError(f"{source}: id2label names must be strings, got "
+                                  f"{values['id2label']!r:.80}")
             kwargs.setdefault("num_labels", len(kwargs["id2label"]))
         ignored = {
             "architectures", "label2id", "transformers_version", "torch_dtype", "dtype",
@@ -233,4 +290,32 @@ class RobertaConfig:
             raise ConfigError(f"{path}: not UTF-8 text ({error})") from None
         except json.JSONDecodeError as error:
             raise ConfigError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from None
+        except RecursionError:  # json recurses once per bracket: [[[[...]]]] exhausts the stack
+            raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
         return cls.from_hf_dict(values, source=str(path))
+
+
+def _is_int(value: Any) -> bool:
+    """An integer that is not a bool (JSON ``true`` arrives as Python's ``True``, an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    """A finite int or float, not a bool or a string."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux ``MemAvailable``), or the physical
+    memory where that cannot be read; None where neither can (then nothing is refused)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # Windows has no sysconf
+        return None

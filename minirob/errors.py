@@ -51,3 +51,7 @@ class TrainingError(MinirobError, RuntimeError):
 
 class MissingFileError(MinirobError, FileNotFoundError):
     """A path the user gave does not exist."""
+
+
+class WriteError(MinirobError, OSError):
+    """A file could not be written (disk full, no permission); nothing half-written is left."""

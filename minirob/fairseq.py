@@ -9,7 +9,8 @@ fairseq is where RoBERTa was first trained. Its checkpoint is a pickled dict::
 We translate it in two steps. This module renames fairseq's weights to transformers' RoBERTa names
 (the recipe of transformers' own converter,
 ``transformers/models/roberta/convert_roberta_original_pytorch_checkpoint_to_pytorch.py``, restated as
-a table); :mod:`minirob.weights` then maps HF names to minirob's, as for any HF checkpoint. So a
+``FAIRSEQ_TABLE`` in :mod:`minirob.names`); the same module then maps HF names to minirob's, as for
+any HF checkpoint. So a
 fairseq file loads into every minirob model, and ``minirob convert`` writes it out in the layout
 transformers loads.
 
@@ -41,32 +42,12 @@ from torch import Tensor
 from .config import RobertaConfig
 from .errors import CheckpointError, ConfigError, MissingFileError
 from .safe_pickle import safe_torch_load, unwrap
-from .weights import _compile, _rename
+from .names import FAIRSEQ_TABLE, compile_table, name_list, printable, rename
 
 logger = logging.getLogger("minirob")
 
 SPECIAL_SYMBOLS = ("<s>", "<pad>", "</s>", "<unk>")  # fairseq Dictionary ids 0, 1, 2, 3
 MASK_SYMBOL = "<mask>"
-
-# fairseq module (after legacy names are normalised)         ->  transformers RobertaFor* module
-LAYER = "encoder.sentence_encoder.layers.{i}"
-HF_LAYER = "roberta.encoder.layer.{i}"
-FAIRSEQ_TABLE = [
-    ("encoder.sentence_encoder.embed_tokens",        "roberta.embeddings.word_embeddings"),
-    ("encoder.sentence_encoder.embed_positions",     "roberta.embeddings.position_embeddings"),
-    ("encoder.sentence_encoder.layernorm_embedding", "roberta.embeddings.LayerNorm"),
-    (f"{LAYER}.self_attn.q_proj",                     f"{HF_LAYER}.attention.self.query"),
-    (f"{LAYER}.self_attn.k_proj",                     f"{HF_LAYER}.attention.self.key"),
-    (f"{LAYER}.self_attn.v_proj",                     f"{HF_LAYER}.attention.self.value"),
-    (f"{LAYER}.self_attn.out_proj",                   f"{HF_LAYER}.attention.output.dense"),
-    (f"{LAYER}.self_attn_layer_norm",                 f"{HF_LAYER}.attention.output.LayerNorm"),
-    (f"{LAYER}.fc1",                                  f"{HF_LAYER}.intermediate.dense"),
-    (f"{LAYER}.fc2",                                  f"{HF_LAYER}.output.dense"),
-    (f"{LAYER}.final_layer_norm",                     f"{HF_LAYER}.output.LayerNorm"),
-    ("encoder.lm_head.dense",                        "lm_head.dense"),
-    ("encoder.lm_head.layer_norm",                   "lm_head.layer_norm"),
-    ("encoder.lm_head",                              "lm_head"),  # .bias; .weight is checked below
-]
 
 # Unused by inference: buffers and fairseq's own bookkeeping.
 IGNORED = re.compile(r"(^|\.)_float_tensor$|(^|\.)version$|\.embed_positions\._float_tensor$")
@@ -181,7 +162,7 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
     Returns (HF-named tensors, names of the classification heads found).
     """
     state = _normalise_legacy(state)
-    rules = _compile(FAIRSEQ_TABLE)
+    rules = compile_table(FAIRSEQ_TABLE)
     heads = sorted({n.split(".")[1] for n in state if n.startswith("classification_heads.")})
     if head is None and len(heads) == 1:
         head = heads[0]
@@ -206,7 +187,7 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
             continue
         if name == "encoder.lm_head.weight":
             continue  # the decoder matrix, tied to embed_tokens; checked in _check_tied
-        target = _rename(name, rules)
+        target = rename(name, rules)
         if target is None:
             unknown.append(name)
         else:

@@ -7,14 +7,12 @@
 
 Models take tensors and return tensors; losses live in the training code. ``trace()`` returns
 every layer's hidden states and attention maps. Loading and saving (``from_pretrained`` /
-``save_pretrained``) are defined once in :class:`PreTrainedModel` and delegate the name mapping to
-:mod:`minirob.weights`.
+``save_pretrained``) are defined once in :class:`minirob.pretrained.PreTrainedModel`; each class
+here says which transformers class it matches (``hf_architecture``) and which head it carries
+(``checkpoint_head``), and the name tables in :mod:`minirob.names` do the rest.
 """
 
 from __future__ import annotations
-
-import os
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +23,7 @@ from .config import RobertaConfig
 from .embeddings import Embeddings
 from .encoder import Encoder, Trace, activation
 from .errors import ConfigError, InputError
+from .pretrained import PreTrainedModel
 
 
 def check_shapes(
@@ -92,59 +91,6 @@ def check_inputs(
     return bool(any_padding)
 
 
-class PreTrainedModel(nn.Module):
-    """Shared by all minirob models: initialisation, from_pretrained, save_pretrained."""
-
-    # The transformers class with the same weights (used in config.json "architectures").
-    hf_architecture: str = ""
-
-    def __init__(self, config: RobertaConfig):
-        super().__init__()
-        self.config = config
-
-    def init_weights(self) -> None:
-        """Initialise like the reference: N(0, 0.02) weights, zero biases, zero padding row."""
-        std = self.config.initializer_range
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, std=std)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=std)
-                if module.padding_idx is not None:
-                    with torch.no_grad():
-                        module.weight[module.padding_idx].zero_()
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, MaskedLMHead):
-                nn.init.zeros_(module.bias)
-
-    @classmethod
-    def from_pretrained(
-        cls, path: str | os.PathLike, config: RobertaConfig | None = None, **overrides: Any
-    ):
-        """Load an HF directory/file, a fairseq ``model.pt`` or a BERT-family checkpoint.
-
-        ``overrides`` change config fields, e.g. ``num_labels=3`` or ``attention_backend="manual"``.
-        Weights the checkpoint lacks but this class needs (a new task head) are initialised and
-        listed in ``model.load_report``.
-        """
-        from .weights import load_pretrained
-
-        return load_pretrained(cls, path, config=config, **overrides)
-
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write ``config.json`` + ``model.safetensors`` in the transformers layout."""
-        from .weights import save_pretrained
-
-        save_pretrained(self, directory)
-
-    def num_parameters(self) -> int:
-        """Parameters counted once each (the tied MLM decoder is the word embedding)."""
-        return sum(p.numel() for p in self.parameters())
-
-
 class Pooler(nn.Module):
     """BERT's pooler: tanh(W h_<s>). Trained in BERT (next-sentence prediction), not in RoBERTa."""
 
@@ -160,6 +106,7 @@ class RobertaModel(PreTrainedModel):
     """The encoder: ids (B, T) -> hidden states (B, T, H)."""
 
     hf_architecture = "RobertaModel"
+    checkpoint_head = "encoder"
 
     def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -234,6 +181,7 @@ class MaskedLMHead(nn.Module):
 
 class RobertaForMaskedLM(PreTrainedModel):
     hf_architecture = "RobertaForMaskedLM"
+    checkpoint_head = "mlm"
 
     def __init__(self, config: RobertaConfig):
         super().__init__(config)
@@ -284,6 +232,7 @@ def mean_over_tokens(hidden: Tensor, attention_mask: Tensor | None) -> Tensor:
 
 class RobertaForSequenceClassification(PreTrainedModel):
     hf_architecture = "RobertaForSequenceClassification"
+    checkpoint_head = "sequence-classification"
 
     def __init__(self, config: RobertaConfig):
         super().__init__(config)
@@ -313,6 +262,7 @@ class RobertaForSequenceClassification(PreTrainedModel):
 
 class RobertaForTokenClassification(PreTrainedModel):
     hf_architecture = "RobertaForTokenClassification"
+    checkpoint_head = "token-classification"
 
     def __init__(self, config: RobertaConfig):
         super().__init__(config)

@@ -1,160 +1,40 @@
-"""Reading and writing checkpoints: the name mapping between transformers and minirob.
+"""transformers checkpoint files: reading them into tensors, writing them atomically.
 
-The whole mapping is the two tables below. Names are module paths; the parameter suffix
-(``.weight`` / ``.bias``) is carried over unchanged. ``{i}`` is a layer number.
+This is the checkpoint-files layer for transformers' formats (``model.safetensors``,
+``pytorch_model.bin``, ``config.json``); :mod:`minirob.fairseq` is its twin for fairseq's
+``model.pt``. Both hand back a config and tensors under transformers' names and know nothing of the
+model classes: :mod:`minirob.pretrained` builds models from what they return, through the name
+tables in :mod:`minirob.names` (re-exported here, where older code and the tutorials find them).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import errno
 import hashlib
-import logging
 import os
-import re
 import shutil
+import socket
 import tempfile
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
-from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file  # module-level, so a test can stand in for the writer
 from torch import Tensor
 
 from .config import RobertaConfig
-from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError
-
-logger = logging.getLogger("minirob")
-
-# Hugging Face module (inside `roberta.` / `bert.`)   ->   minirob module (inside `roberta.`)
-BACKBONE_TABLE = [
-    ("embeddings.word_embeddings",                  "embeddings.token"),
-    ("embeddings.position_embeddings",              "embeddings.position"),
-    ("embeddings.token_type_embeddings",            "embeddings.token_type"),
-    ("embeddings.LayerNorm",                        "embeddings.norm"),
-    ("encoder.layer.{i}.attention.self.query",      "encoder.layers.{i}.attention.query"),
-    ("encoder.layer.{i}.attention.self.key",        "encoder.layers.{i}.attention.key"),
-    ("encoder.layer.{i}.attention.self.value",      "encoder.layers.{i}.attention.value"),
-    ("encoder.layer.{i}.attention.output.dense",    "encoder.layers.{i}.attention.output"),
-    ("encoder.layer.{i}.attention.output.LayerNorm", "encoder.layers.{i}.attention_norm"),
-    ("encoder.layer.{i}.intermediate.dense",        "encoder.layers.{i}.feed_forward.up"),
-    ("encoder.layer.{i}.output.dense",              "encoder.layers.{i}.feed_forward.down"),
-    ("encoder.layer.{i}.output.LayerNorm",          "encoder.layers.{i}.output_norm"),
-    ("pooler.dense",                                "pooler.dense"),
-]
-
-# Task heads, full names. RoBERTa first, then BERT's names for the same MLM head.
-HEAD_TABLE = {
-    "roberta": [
-        ("lm_head.dense",                           "lm_head.dense"),
-        ("lm_head.layer_norm",                      "lm_head.norm"),
-        ("lm_head",                                 "lm_head"),  # lm_head.bias
-        ("classifier.dense",                        "classifier.dense"),
-        ("classifier.out_proj",                     "classifier.out_proj"),
-        ("classifier",                              "classifier"),  # token classification
-    ],
-    "bert": [
-        ("cls.predictions.transform.dense",         "lm_head.dense"),
-        ("cls.predictions.transform.LayerNorm",     "lm_head.norm"),
-        ("cls.predictions",                         "lm_head"),  # cls.predictions.bias
-        ("classifier.dense",                        "classifier.dense"),
-        ("classifier.out_proj",                     "classifier.out_proj"),
-        ("classifier",                              "classifier"),
-    ],
-}
-
-# Present in checkpoints but carrying nothing we need: buffers, and copies of tied weights
-# (the MLM decoder *is* the word-embedding matrix; its bias is lm_head.bias).
-IGNORED = re.compile(
-    r"(^|\.)position_ids$"
-    r"|^lm_head\.decoder\.(weight|bias)$"
-    r"|^cls\.predictions\.decoder\.(weight|bias)$"
-    r"|^cls\.seq_relationship\."
+from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError, WriteError
+from .fairseq import read_fairseq_checkpoint
+from .names import (  # noqa: F401 - re-exported: `from minirob.weights import BACKBONE_TABLE`
+    BACKBONE_TABLE,
+    DECODER_NAMES,
+    HEAD_TABLES,
+    hf_to_minirob,
+    minirob_to_hf,
+    printable,
 )
-
-BACKBONE_PREFIX = {"roberta": "roberta.", "bert": "bert."}
-
-
-def _pattern(module: str) -> re.Pattern:
-    return re.compile("^" + re.escape(module).replace(r"\{i\}", r"(\d+)") + r"\.(weight|bias)$")
-
-
-def _compile(table):
-    return [(_pattern(src), dst) for src, dst in table]
-
-
-def _rename(name: str, rules) -> str | None:
-    for pattern, target in rules:
-        match = pattern.match(name)
-        if match:
-            *layer, param = match.groups()
-            return target.replace("{i}", layer[0]) + "." + param if layer else f"{target}.{param}"
-    return None
-
-
-def _family(config: RobertaConfig) -> str:
-    return "bert" if config.model_type == "bert" else "roberta"
-
-
-@dataclass
-class LoadReport:
-    """What happened when a checkpoint was loaded into a model."""
-
-    source: str
-    newly_initialised: list[str] = field(default_factory=list)  # model weights not in the file
-    unused: list[str] = field(default_factory=list)  # file weights the model has no place for
-
-
-def hf_to_minirob(state: dict[str, Tensor], config: RobertaConfig) -> tuple[dict, list[str]]:
-    """HF names -> minirob names (backbone without prefix, heads as in the task models).
-
-    Returns the renamed tensors and the names that matched nothing in the tables.
-    """
-    family = _family(config)
-    backbone_rules = _compile(BACKBONE_TABLE)
-    head_rules = _compile(HEAD_TABLE[family])
-    prefix = BACKBONE_PREFIX[family]
-    renamed: dict[str, Tensor] = {}
-    unknown: list[str] = []
-    for name, tensor in state.items():
-        name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
-            "LayerNorm.beta", "LayerNorm.bias"
-        )
-        if IGNORED.search(name):
-            continue
-        inner = name[len(prefix):] if name.startswith(prefix) else name
-        target = _rename(inner, backbone_rules)
-        if target is not None:
-            target = "backbone:" + target
-        else:
-            target = _rename(name, head_rules)
-        if target is None:
-            unknown.append(name)
-        else:
-            renamed[target] = tensor
-    return renamed, unknown
-
-
-def minirob_to_hf(model) -> dict[str, Tensor]:
-    """A minirob model's weights under the names transformers' matching class uses."""
-    from .model import RobertaModel
-
-    family = _family(model.config)
-    inverse_backbone = _compile([(dst, src) for src, dst in BACKBONE_TABLE])
-    inverse_heads = _compile([(dst, src) for src, dst in HEAD_TABLE[family]])
-    standalone = isinstance(model, RobertaModel)
-    out: dict[str, Tensor] = {}
-    for name, tensor in model.state_dict().items():
-        if standalone:
-            hf_name = _rename(name, inverse_backbone)
-        elif name.startswith("roberta."):
-            hf_name = BACKBONE_PREFIX[family] + _rename(name[len("roberta."):], inverse_backbone)
-        else:
-            hf_name = _rename(name, inverse_heads)
-        if hf_name is None:  # a bug in the tables, not a user error
-            raise RuntimeError(f"no HF name for minirob weight {name!r}")
-        out[hf_name] = tensor.detach().contiguous()
-    return out
-
+from .safe_pickle import check_zip_crc
 
 # ------------------------------------------------------------------------------ file reading
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -181,8 +61,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
         try:
             with safe_open(str(path), framework="pt") as handle:
                 metadata = handle.metadata() or {}
@@ -203,8 +81,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
             f"{path}: not a weights file (not safetensors, not a PyTorch zip or pickle: it starts "
             f"with {magic!r}); give the directory holding config.json and the weights"
         )
-    from .safe_pickle import check_zip_crc
-
     check_zip_crc(path)  # torch.load alone would not notice a flipped bit in the tensor bytes
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -249,7 +125,9 @@ def _read_weights_in(directory: Path) -> dict[str, Tensor]:
     return states[0]
 
 
-def _is_fairseq(path: Path) -> bool:
+def is_fairseq(path: Path) -> bool:
+    """A fairseq ``.pt`` file, or a directory with a ``.pt`` and no transformers weights."""
+    path = Path(path)
     if path.is_dir():
         return not any((path / n).exists() for n in WEIGHT_FILES) and any(path.glob("*.pt"))
     return path.suffix == ".pt"
@@ -262,9 +140,7 @@ def read_checkpoint(
     path = Path(path)
     if not path.exists():
         raise MissingFileError(f"no checkpoint at {path}")
-    if _is_fairseq(path):
-        from .fairseq import read_fairseq_checkpoint  # fairseq -> HF names, config from its args
-
+    if is_fairseq(path):  # fairseq -> HF names, config from its args
         fairseq_config, state = read_fairseq_checkpoint(path)
         return config or fairseq_config, state
     directory = path if path.is_dir() else path.parent
@@ -276,87 +152,118 @@ def read_checkpoint(
                 f"no config.json next to {path}; pass config=RobertaConfig(...) to describe it"
             )
         config = RobertaConfig.load(config_file)
+    check_tied_decoder(state, config, path)
     return config, state
 
 
-def load_pretrained(cls, path, config: RobertaConfig | None = None, **overrides: Any):
-    """Build ``cls`` from a checkpoint; see ``PreTrainedModel.from_pretrained``."""
-    from .model import RobertaModel
+def check_tied_decoder(state: dict[str, Tensor], config: RobertaConfig, path) -> None:
+    """Refuse an MLM decoder that is not the word-embedding table.
 
-    config, hf_state = read_checkpoint(path, config)
-    if overrides:
-        config = dataclasses.replace(config, **overrides)
-    renamed, unknown = hf_to_minirob(hf_state, config)
-    if "backbone:embeddings.token.weight" not in renamed:  # e.g. GPT-2, or a ViT (BERT-like layers)
-        found = sum(k.startswith("backbone:") for k in renamed)
-        raise CheckpointError(
-            f"{path}: no RoBERTa/BERT word-embedding table among its {len(hf_state)} weights "
-            f"({found} have encoder-like names; first keys: {', '.join(list(hf_state)[:3])}); "
-            "is this another architecture?"
-        )
-    standalone = cls is RobertaModel
-    model = cls(config)
-    expected = model.state_dict()
-    loaded: dict[str, Tensor] = {}
-    report = LoadReport(source=str(path), unused=list(unknown))
-    for name, tensor in renamed.items():
-        if name.startswith("backbone:"):
-            name = name[len("backbone:"):] if standalone else "roberta." + name[len("backbone:"):]
-        if name not in expected:
-            report.unused.append(name)
-            continue
-        want = tuple(expected[name].shape)
-        if tuple(tensor.shape) != want:
-            if name.startswith("classifier"):
-                raise CheckpointError(
-                    f"{path}: weight {name!r} has shape {tuple(tensor.shape)} but the model "
-                    f"expects {want}: the checkpoint's head was trained for a different number "
-                    f"of labels than num_labels={config.num_labels}"
-                )
+    minirob's MLM head multiplies by the word embeddings (tied, as RoBERTa and BERT train); a
+    checkpoint saved with ``"tie_word_embeddings": false`` and a decoder of its own would load
+    with other logits. A tied checkpoint's decoder copy is ignored, as transformers ignores it.
+    """
+    if config.extra.get("tie_word_embeddings", True) is not False:
+        return
+    words = next((state[n] for n in state if n.endswith("embeddings.word_embeddings.weight")), None)
+    for name in DECODER_NAMES:
+        decoder = state.get(name)
+        if decoder is not None and (words is None or decoder.shape != words.shape
+                                    or not torch.equal(decoder, words)):
             raise CheckpointError(
-                f"{path}: weight {name!r} has shape {tuple(tensor.shape)}, but the config "
-                f"expects {want}"
+                f"{path}: {name} differs from the word embeddings and config.json says "
+                "tie_word_embeddings=false; minirob ties the MLM decoder to the word embeddings, "
+                "so it cannot load this untied model (convert or load it with --model encoder "
+                "instead, or with transformers)"
             )
-        loaded[name] = tensor
-    missing = [name for name in expected if name not in loaded]
-    encoder_missing = [
-        n for n in missing
-        if (n.startswith("roberta.") or standalone) and ".pooler." not in f".{n}"
-    ]
-    if encoder_missing:
-        raise CheckpointError(
-            f"{path}: encoder weights missing from the checkpoint: {', '.join(encoder_missing[:8])}"
-            + (f" and {len(encoder_missing) - 8} more" if len(encoder_missing) > 8 else "")
-        )
-    model.load_state_dict(loaded, strict=False)
-    report.newly_initialised = missing
-    if missing:
-        logger.warning(
-            "%s: newly initialised (not in the checkpoint, train before use): %s",
-            cls.__name__, ", ".join(missing),
-        )
-    model.load_report = report
-    return model
 
 
-def save_pretrained(model, directory: str | os.PathLike) -> None:
-    """config.json + model.safetensors in transformers' layout, written atomically."""
-    from safetensors.torch import save_file
+# ------------------------------------------------------------------------------ file writing
+STAGING_PREFIX = ".saving-"
+STALE_AFTER_S = 24 * 3600  # a staging folder this old is left over whoever made it
 
+
+def write_checkpoint(directory: str | os.PathLike, config: RobertaConfig,
+                     state: dict[str, Tensor], architecture: str) -> None:
+    """config.json + model.safetensors in transformers' layout, written atomically.
+
+    Both files are written into a staging folder beside the target and moved in with
+    ``os.replace``, so a reader sees the old files or the new ones, never half of one. A full
+    disk becomes one :class:`WriteError` naming the path and the size needed; the staging folder
+    goes in every case, and folders left by savers that were killed go at the next save.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
     try:
-        model.config.save(staging / "config.json", architectures=[_hf_class_name(model)])
-        state = minirob_to_hf(model)
-        metadata = {"format": "pt", CHECKSUM_KEY: weights_digest(state)}
-        save_file(state, str(staging / "model.safetensors"), metadata=metadata)
-        for name in ("config.json", "model.safetensors"):
-            os.replace(staging / name, directory / name)  # atomic per file
+        directory.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(directory)
+        staging = Path(tempfile.mkdtemp(prefix=staging_prefix(), dir=directory))
+    except OSError as error:
+        raise _write_error(directory, error, None) from None
+    try:
+        target = staging / "config.json"
+        try:
+            config.save(target, architectures=[architecture])
+            target = staging / "model.safetensors"
+            metadata = {"format": "pt", CHECKSUM_KEY: weights_digest(state)}
+            save_file(state, str(target), metadata=metadata)
+            for name in ("config.json", "model.safetensors"):
+                target = directory / name
+                os.replace(staging / name, target)  # atomic per file
+        except Exception as error:  # safetensors raises its own SafetensorError on a full disk
+            needed = sum(t.numel() * t.element_size() for t in state.values())
+            raise _write_error(directory / target.name, error, needed) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _hf_class_name(model) -> str:
-    name = model.hf_architecture
-    return name.replace("Roberta", "Bert") if _family(model.config) == "bert" else name
+def _write_error(path: Path, error: Exception, needed: int | None) -> WriteError:
+    """One line for a failed write: the path, the cause, and on a full disk the sizes."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    full = getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text \
+        or "code: 28" in text  # SafetensorError carries the OS error only as text
+    if not full:
+        return WriteError(f"cannot write {path}: {text}")
+    try:
+        free = f", {shutil.disk_usage(path.parent).free / 2**20:,.1f} MB free"
+    except OSError:
+        free = ""
+    size = f" (needs about {needed / 2**20:,.1f} MB{free})" if needed else ""
+    return WriteError(f"cannot write {path}: no space left on the device{size}; nothing was "
+                      "changed in the directory")
+
+
+def staging_prefix() -> str:
+    """``.saving-HOST-PID-``: lets a later save tell whether the writer is still alive."""
+    host = socket.gethostname().replace("-", "_") or "host"
+    return f"{STAGING_PREFIX}{host}-{os.getpid()}-"
+
+
+def remove_stale_staging(directory: Path) -> None:
+    """Delete staging folders whose writer is gone: a dead PID on this host, or older than a day.
+
+    A saver that is alive (another process writing into the same parent right now) is left alone;
+    a folder from another host, or of the older unnamed form, only once it is a day old.
+    """
+    now = time.time()
+    for folder in directory.glob(STAGING_PREFIX + "*"):
+        try:
+            old = now - folder.stat().st_mtime > STALE_AFTER_S
+        except OSError:
+            continue  # removed meanwhile by its own writer
+        if old or _writer_is_dead(folder.name):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _writer_is_dead(name: str) -> bool:
+    """True only when the folder names this host and a process that no longer exists."""
+    parts = name[len(STAGING_PREFIX):].split("-")
+    host = socket.gethostname().replace("-", "_") or "host"
+    if len(parts) < 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError, OverflowError):
+        return False  # exists under another user, or cannot tell: keep it
+    return False

@@ -16,10 +16,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
-MODELS = ("auto", "encoder", "mlm", "sequence-classification", "token-classification")
+from ..errors import MinirobError, MissingFileError, WriteError
+from ..fairseq import dictionary_tokenizer, read_dictionary
+from ..model import (
+    RobertaForMaskedLM,
+    RobertaForSequenceClassification,
+    RobertaForTokenClassification,
+    RobertaModel,
+)
+from ..names import name_list
+from ..pretrained import model_from_state
+from ..weights import is_fairseq, read_checkpoint
+
+MODELS = {model.checkpoint_head: model for model in (
+    RobertaModel, RobertaForMaskedLM, RobertaForSequenceClassification,
+    RobertaForTokenClassification,
+)}
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
     "vocab.json", "merges.txt", "vocab.txt",
@@ -33,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("source", type=Path, help="fairseq model.pt (or its directory), HF dir or file")
     parser.add_argument("out", type=Path, help="output directory (config.json + model.safetensors)")
     parser.add_argument(
-        "--model", choices=MODELS, default="auto",
+        "--model", choices=("auto", *MODELS), default="auto",
         help="which model to write; auto: the MLM head if the checkpoint has one, else its "
              "classification head, else the encoder alone",
     )
@@ -42,75 +58,83 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def choose_model(hf_names, wanted: str):
-    """The minirob class for ``--model`` (``auto``: from the heads present in the weights)."""
-    from .. import model as m
+    """The minirob class for ``--model`` (``auto``: from the heads present in the weights).
 
+    BERT's two classifiers both end in a Linear ``classifier``; the sequence one reads the pooler,
+    which transformers' BertForTokenClassification does not have.
+    """
     if wanted == "auto":
         names = set(hf_names)
+        pooler = any(n.endswith("pooler.dense.weight") for n in names)
         if any(n.startswith(("lm_head.", "cls.predictions.")) for n in names):
             wanted = "mlm"
-        elif "classifier.dense.weight" in names:
+        elif "classifier.dense.weight" in names or ("classifier.weight" in names and pooler):
             wanted = "sequence-classification"
         elif "classifier.weight" in names:
             wanted = "token-classification"
         else:
             wanted = "encoder"
-    return {
-        "encoder": m.RobertaModel,
-        "mlm": m.RobertaForMaskedLM,
-        "sequence-classification": m.RobertaForSequenceClassification,
-        "token-classification": m.RobertaForTokenClassification,
-    }[wanted]
+    return MODELS[wanted]
 
 
 def copy_vocabulary(source: Path, out: Path, fairseq: bool) -> list[str]:
-    """Copy tokenizer files found next to ``source``; for fairseq, also dict.txt as tokenizer.json."""
-    from ..fairseq import dictionary_tokenizer, read_dictionary
+    """Copy tokenizer files found next to ``source``; for fairseq, also dict.txt as tokenizer.json.
 
+    Each file is written under a temporary name and renamed, so a full disk leaves no half file.
+    """
     directory = source if source.is_dir() else source.parent
     written = []
     for name in TOKENIZER_FILES + (("dict.txt",) if fairseq else ()):
         if (directory / name).is_file():
-            shutil.copyfile(directory / name, out / name)
+            write_atomically(out / name, lambda tmp, n=name: shutil.copyfile(directory / n, tmp))
             written.append(name)
     if fairseq and (directory / "dict.txt").is_file() and "tokenizer.json" not in written:
-        dictionary_tokenizer(read_dictionary(directory / "dict.txt")).save(str(out / "tokenizer.json"))
-        (out / "tokenizer_config.json").write_text(json.dumps({
+        tokenizer = dictionary_tokenizer(read_dictionary(directory / "dict.txt"))
+        write_atomically(out / "tokenizer.json", lambda tmp: tokenizer.save(str(tmp)))
+        special = json.dumps({
             "tokenizer_class": "PreTrainedTokenizerFast",
             "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
             "pad_token": "<pad>", "mask_token": "<mask>",
-        }, indent=2))
+        }, indent=2)
+        write_atomically(out / "tokenizer_config.json", lambda tmp: tmp.write_text(special))
         written += ["tokenizer.json", "tokenizer_config.json"]
     return written
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..errors import MinirobError, MissingFileError
-    from ..weights import _hf_class_name, _is_fairseq, read_checkpoint
+def write_atomically(path: Path, write) -> None:
+    """``write(temporary)`` then rename onto ``path``; on failure, one line and no temporary."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        reason = "no space left on the device" if error.errno == 28 else error.strerror or error
+        raise WriteError(f"cannot write {path}: {reason}") from None
 
+
+def run(args: argparse.Namespace) -> int:
     source, out = args.source, args.out
     if not source.exists():
         raise MissingFileError(f"no checkpoint at {source}")
     if (out / "model.safetensors").exists() and not args.force:
         raise MinirobError(f"{out} already holds a model.safetensors; pass --force to overwrite")
-    fairseq = _is_fairseq(source)
-    config, hf_state = read_checkpoint(source)
+    fairseq = is_fairseq(source)
+    config, hf_state = read_checkpoint(source)  # read once, for the choice and for the model
     cls = choose_model(hf_state, args.model)
-    model = cls.from_pretrained(source, config=config)
-    out.mkdir(parents=True, exist_ok=True)
+    model = model_from_state(cls, config, hf_state, source)
     model.save_pretrained(out)
     vocabulary = copy_vocabulary(source, out, fairseq)
     report = model.load_report
     print(
-        f"{'fairseq' if fairseq else 'HF'} checkpoint {source} -> {out}/ as {_hf_class_name(model)} "
+        f"{'fairseq' if fairseq else 'HF'} checkpoint {source} -> {out}/ as {model.hf_class_name()} "
         f"({model.num_parameters():,} parameters, {config.num_hidden_layers} layers, "
         f"hidden {config.hidden_size}, vocab {config.vocab_size})"
     )
     if vocabulary:
         print(f"  vocabulary: {', '.join(vocabulary)}")
-    if report.unused:
-        print(f"  dropped (no place in {cls.__name__}): {', '.join(report.unused[:6])}"
-              + (" ..." if len(report.unused) > 6 else ""))
+    if report.unused:  # names from the file: quoted, so a crafted name cannot fake output lines
+        print(f"  dropped (no place in {cls.__name__}): {name_list(report.unused)}")
     if report.newly_initialised:
         print(f"  newly initialised (not in the source; train before use): "
               f"{', '.join(report.newly_initialised[:6])}")
