@@ -139,5 +139,12 @@ def render(everything: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+LOG_MARKER = "<!-- measurement-log:"  # results.md's hand-written log starts at this line
+
+
 def write_markdown(everything: dict, path: str | Path) -> None:
-    Path(path).write_text(render(everything))
+    """Write the tables; keep the hand-written measurement log that follows them, if any."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    log = old[old.index(LOG_MARKER):] if LOG_MARKER in old else ""
+    path.write_text(render(everything) + log)

@@ -57,7 +57,8 @@ def anchors(markdown: Path) -> set[str]:
 
 
 def documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [ROOT / "README.md", ROOT / "benchmarks" / "results.md",
+            *sorted((ROOT / "docs").glob("*.md"))]
 
 
 @pytest.mark.parametrize("document", documents(), ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -79,3 +80,23 @@ def test_relative_links_resolve(document):
 def test_anchor_rule():
     assert anchor("## Read the code in this order") == "read-the-code-in-this-order"
     assert anchor("### Result on Brown: 30.8% in 10 minutes") == "result-on-brown-308-in-10-minutes"
+
+
+def test_results_tables_are_results_json_and_the_log_survives(tmp_path):
+    """results.md = the tables rendered from results.json + the hand-written measurement log.
+
+    Moving logs into results.md must not change a number in its tables, and rerunning the
+    benchmarks must not drop the log.
+    """
+    import json
+
+    from benchmarks.report import LOG_MARKER, render, write_markdown
+
+    committed = (ROOT / "benchmarks" / "results.md").read_text()
+    everything = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    assert LOG_MARKER in committed
+    assert committed.startswith(render(everything)), "results.md's tables differ from results.json"
+    copy = tmp_path / "results.md"
+    copy.write_text(committed)
+    write_markdown(everything, copy)
+    assert copy.read_text() == committed
