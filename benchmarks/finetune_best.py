@@ -27,7 +27,7 @@ from minirob.datasets import fetch, load_sentiment  # noqa: E402
 from minirob.finetune import FinetuneConfig, finetune, sentiment_examples  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# What worked best within the budget (see README "Fine-tuning" for what was tried).
+# What worked best within the budget (see docs/finetuning.md for what was tried).
 BEST = {
     "sentiment": dict(task="sentiment", epochs=5, batch_size=32, lr=1e-4, warmup=0.06,
                       max_length=64, bf16="on", pooling="mean", group_by_length=True),

@@ -1,4 +1,4 @@
-"""Turn ``results.json`` into the Markdown tables of ``results.md`` (and the README)."""
+"""Turn ``results.json`` into the Markdown tables of ``results.md`` (quoted in docs/benchmarks.md)."""
 
 from __future__ import annotations
 
