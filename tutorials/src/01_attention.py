@@ -11,6 +11,12 @@
 # PyTorch's fused kernel, seen why the scores are divided by $\sqrt{d}$, made padding invisible
 # with a mask, and drawn the weights as a heatmap.
 #
+# **Exercises.** Two cells ask you to write code: they hold a stub that raises
+# `NotImplementedError`, and the cell after each checks your answer against `minirob` on a few
+# inputs. Until you write it, the check says "not attempted yet" and the chapter carries on; a
+# wrong answer is reported with the input, the expected value and yours. Answers are in
+# `tutorials/solutions/01_attention.py` (look after trying).
+#
 # **Budget.** Runs in well under a minute on a laptop CPU. Setting the environment variable
 # `MINIROB_TUTORIAL_FAST=1` shrinks the few loops to seconds (that is how CI runs it).
 
@@ -25,6 +31,9 @@ import torch.nn.functional as F
 
 import minirob
 from minirob.attention import fused_attention, padding_mask_to_bias, scaled_dot_product_attention
+
+import diagrams  # tutorials/diagrams.py: boxes, grids and arrows for the figures
+from checks import check, quote  # tutorials/checks.py: exercise checks, numbers quoted in the text
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 torch.manual_seed(0)
@@ -66,12 +75,14 @@ scores = q @ k.T / math.sqrt(2)  # (3, 3): row i = how well query i matches each
 weights = scores.softmax(dim=-1)  # (3, 3): each row is a probability distribution
 out = weights @ v  # (3, 2): each row a weighted mix of the value rows
 print("scores\n", scores, "\nweights\n", weights, "\nrow sums", weights.sum(-1), "\noutput\n", out)
+quote("score_00", scores[0, 0].item(), ".2f")
+quote("weights_0", ", ".join(f"{w:.2f}" for w in weights[0].tolist()))
 
 # %% [markdown]
 # Read the first row: query 0 points along the first axis, so it agrees with key 0 (score
-# $1/\sqrt2 \approx 0.71$), is indifferent to key 1 (score 0) and disagrees with key 2 (score
-# $-0.71$). The softmax turns that into weights $0.58, 0.28, 0.14$, and the output leans towards
-# value 0. Nothing is ever picked outright: every value contributes a little. That softness is
+# $1/\sqrt2 \approx$ {{score_00}}), is indifferent to key 1 (score 0) and disagrees with key 2
+# (score $-1/\sqrt2$). The softmax turns that into weights {{weights_0}}, and the output leans
+# towards value 0. Nothing is ever picked outright: every value contributes a little. That softness is
 # what makes attention differentiable, so a network can *learn* where to look.
 #
 # The softmax itself, written out for one row, is just "exponentiate, then normalise". We
@@ -120,15 +131,16 @@ fused = fused_attention(Q, K, V)  # torch.nn.functional.scaled_dot_product_atten
 torch.testing.assert_close(ours, lib)
 torch.testing.assert_close(ours_w, lib_w)
 torch.testing.assert_close(ours, fused)
-print("ours == minirob's == torch's fused kernel; max |difference| vs fused:",
-      f"{(ours - fused).abs().max().item():.2e}")
+print("ours == minirob's == torch's fused kernel")
+quote("fused_gap", (ours - fused).abs().max().item(), ".1e")
 
 # %% [markdown]
 # The fused kernel (`F.scaled_dot_product_attention`) computes the same numbers without ever
 # handing back the $(T \times T)$ weight matrix, which lets it use less memory and fewer passes.
 # That is why `minirob` runs the fused kernel by default (`attention_backend="fused"`) and the
 # written-out one when you ask for the weights, e.g. through `model.trace(...)`. The two differ
-# only by floating-point rounding (the order of additions differs), around $10^{-7}$ in float32.
+# only by floating-point rounding (the order of additions differs): here at most {{fused_gap}}
+# in float32.
 #
 # How much faster is it? A timing on a shared machine is noisy, so we interleave the two
 # versions in one loop and report the *ratio* of their medians rather than absolute times.
@@ -154,7 +166,7 @@ print(f"written-out / fused time on this CPU: {ratio:.2f}x (a ratio, measured in
 # If the entries of $q$ and $k$ are independent with mean 0 and variance 1, their dot product
 # $q \cdot k = \sum_{m=1}^{d} q_m k_m$ is a sum of $d$ terms of variance 1, so it has variance
 # $d$ and a typical size of $\sqrt{d}$. With $d = 64$ (roberta-base's head width) raw scores of
-# $\pm 8$ or more are common, and a softmax over such scores is nearly one-hot: one key takes
+# $\pm 8$ or more are common (the measured spread below: {{std_64}}), and a softmax over such scores is nearly one-hot: one key takes
 # almost all the weight, and the gradient through the others all but vanishes. Dividing by
 # $\sqrt d$ brings the variance back to 1 whatever the width. Let us measure both claims.
 
@@ -185,6 +197,7 @@ plt.show()
 for d, r in zip(widths, raw_std):
     assert 0.8 < r / math.sqrt(d) < 1.2, (d, r)  # the variance argument holds
 print("std / sqrt(d):", [round(r / math.sqrt(d), 3) for d, r in zip(widths, raw_std)])
+quote("std_64", raw_std[widths.index(64)], ".1f")
 
 # %% [markdown]
 # On the left, the measured spread of the raw scores sits on the $\sqrt d$ line. On the right,
@@ -232,6 +245,59 @@ infinite = my_attention(Q[:1, :1, :3], K[:1, :1, :3], V[:1, :1, :3],
 print("finite bias:", finite[0, 0, 0], "| -inf bias:", infinite[0, 0, 0])
 
 # %% [markdown]
+# Here is the whole computation for one head of a 5-token sentence whose last two tokens are
+# padding, drawn as the matrices it multiplies. The mask acts on the *columns* of the score
+# matrix (the keys); the padded rows of $V$ are then multiplied by zero weights and never reach the
+# output. The padded *queries* (rows 3-4) still get an output, attending to the real tokens; the
+# model ignores those rows later (the loss and the pooling skip them).
+
+# %%
+fig, ax = plt.subplots(figsize=(13, 2.6))
+diagrams.canvas(ax, 17.4, 2.9)
+c, top, mid = 0.3, 2.35, 2.35 - 0.75  # cell size, top edge of the matrices, their middle
+diagrams.grid(ax, 0.1, top, 5, 3, c, "$Q$ (T x d)")
+ax.text(1.2, mid, "x", ha="center", va="center", fontsize=12)
+diagrams.grid(ax, 1.45, top - 0.3, 3, 5, c, "$K^T$ (d x T)", shade_cols=(3, 4))
+diagrams.arrow(ax, (3.05, mid), (4.45, mid), "/ $\\sqrt{d}$ + M")
+diagrams.grid(ax, 4.55, top, 5, 5, c, "scores + M (T x T)", colour="#f6e2c4", shade_cols=(3, 4))
+diagrams.arrow(ax, (6.15, mid), (7.55, mid), "softmax")
+diagrams.grid(ax, 7.65, top, 5, 5, c, "weights A (T x T)", colour="#d5ecd4", shade_cols=(3, 4))
+ax.text(9.45, mid, "x", ha="center", va="center", fontsize=12)
+diagrams.grid(ax, 9.75, top, 5, 3, c, "$V$ (T x d)", shade_rows=(3, 4))
+diagrams.arrow(ax, (10.75, mid), (12.15, mid), "=")
+diagrams.grid(ax, 12.25, top, 5, 3, c, "output $AV$ (T x d)", colour="#e4d7f0")
+ax.text(13.4, 0.55, "hatched: padding (keys 3-4).\nM = most negative float there,\nso those weights are 0",
+        fontsize=8, va="center")
+plt.show()
+
+# %% [markdown]
+# ### Exercise 1: attention with a padding mask
+#
+# Write `masked_attention(query, key, value, attention_mask)`: `query`, `key`, `value` are
+# $(B, \text{heads}, T, d)$ and `attention_mask` is the usual $(B, T)$ tensor of 1 (token) and 0
+# (padding). Return the attention output $(B, \text{heads}, T, d)$ in which no query gives any
+# weight to a padded key. Build the mask yourself (no `padding_mask_to_bias`); `masked_fill`
+# and broadcasting with `[:, None, None, :]` are your friends. The check compares with `minirob`
+# on a right-padded batch (pads at the end, as `minirob.Tokenizer` makes them), a left-padded one
+# (pads in front, as some decoders like) and one without padding.
+
+# %%
+# exercise: masked_attention
+def masked_attention(query, key, value, attention_mask):
+    raise NotImplementedError("compute the scores, hide the padded keys, softmax, weight the values")
+
+
+# %%
+right_padded = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0]])  # (B=2, T=7)
+left_padded = right_padded.flip(-1)  # the same lengths, pads in front
+unpadded = torch.ones(2, 7, dtype=torch.long)
+check("masked_attention", masked_attention, [
+    (f"the {name} batch with attention_mask {m.tolist()}", (Q, K, V, m),
+     scaled_dot_product_attention(Q, K, V, padding_mask_to_bias(m, Q.dtype))[0])
+    for name, m in [("right-padded", right_padded), ("left-padded", left_padded), ("unpadded", unpadded)]
+])
+
+# %% [markdown]
 # ## 5. Seeing attention: heatmaps
 #
 # A row of the weight matrix says where one token looked. Drawn as an image (queries down,
@@ -274,6 +340,12 @@ for ax, w, title in zip(axes, (prev_w, same_w), ("previous-token head", "same-wo
 plt.tight_layout()
 plt.show()
 assert (prev_w[1:].argmax(-1) == torch.arange(T_s - 1)).all()  # every token i>0 looks at i-1
+the_at = [i for i, w in enumerate(words) if w == "the"]
+cat_at = [i for i, w in enumerate(words) if w == "cat"]
+assert len(the_at) == 3 and len(cat_at) == 2  # "the three *the*s and the two *cat*s" below
+assert all(same_w[i, j] > 0.3 for i in the_at for j in the_at)  # each *the* splits its weight over all three
+quote("the_at", ", ".join(map(str, the_at[:-1])) + f" and {the_at[-1]}")
+quote("cat_at", " and ".join(map(str, cat_at)))
 
 # %%
 config = minirob.RobertaConfig.tiny(num_hidden_layers=2)
@@ -297,29 +369,32 @@ assert trace.attentions[0][0, :, :, 6:].max() < 1e-6  # no weight on padding, in
 
 # %% [markdown]
 # The designed heads show clean patterns: a sub-diagonal for "look one step back", and
-# off-diagonal blocks linking the two *the*s and the two *cat*s. The untrained model's heads are
+# off-diagonal blocks linking the three *the*s (positions {{the_at}}) and the two *cat*s
+# (positions {{cat_at}}). The untrained model's heads are
 # nearly uniform, a wash of pale blue, because its random queries and keys have no preferences yet;
 # what they do show is the mask at work: the last two columns (the padding) are blank in every
 # head. Chapter 5 draws the same maps for a real pretrained model, where structure appears.
 #
-# ## Exercise: a causal mask
+# ### Exercise 2: a causal mask
 #
 # GPT-style decoders let token $i$ see only tokens $j \le i$ (no peeking at the future). That is
 # another additive mask: 0 on and below the diagonal, a very negative number above it.
-# Write `causal_bias(T)` returning a $(T, T)$ float tensor that does this. The cell below holds
-# our answer; replace it with yours and run the check, which compares against PyTorch's own
-# `is_causal=True` attention.
+# Write `causal_bias(T)` returning a $(T, T)$ float tensor that does this (`torch.triu` helps).
+# The check runs `my_attention` with your bias on the first $T$ tokens of the batch above and
+# compares the output with PyTorch's own `is_causal=True` attention.
 
 # %%
+# exercise: causal_bias
 def causal_bias(T: int) -> torch.Tensor:
-    future = torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)  # True strictly above the diagonal
-    return torch.zeros(T, T).masked_fill(future, torch.finfo(torch.float32).min)
+    raise NotImplementedError("0 where key <= query, a very negative number above the diagonal")
 
 
 # %%
-# Check: the weights are lower-triangular, and the outputs match torch's built-in causal attention.
-out_c, w_c = my_attention(Q, K, V, causal_bias(T))
-assert torch.all(w_c.triu(diagonal=1) == 0), "some token attends to the future"
-torch.testing.assert_close(w_c.sum(-1), torch.ones(B, HEADS, T))
-torch.testing.assert_close(out_c, F.scaled_dot_product_attention(Q, K, V, is_causal=True))
-print("causal mask correct: token i sees only tokens 0..i")
+def attention_with_your_causal_bias(n: int) -> torch.Tensor:
+    return my_attention(Q[:, :, :n], K[:, :, :n], V[:, :, :n], causal_bias(n))[0]
+
+
+check("causal_bias", attention_with_your_causal_bias, [
+    (f"T = {n}", (n,), F.scaled_dot_product_attention(Q[:, :, :n], K[:, :, :n], V[:, :, :n], is_causal=True))
+    for n in (1, 4, T)
+])
