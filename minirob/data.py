@@ -248,10 +248,8 @@ class MaskedBlocks:
     """Endless masked batches over packed blocks: the pretraining batch source.
 
     Each epoch visits the blocks in a new seeded order; every batch gets a fresh mask from this
-    source's own generator (dynamic masking). Under DDP, every process builds the same *global*
-    batch of ``batch_size * world_size`` blocks and masks it identically, then keeps only its own
-    ``batch_size`` rows: the processes together train on exactly what one process with the global
-    batch would.
+    source's own generator (dynamic masking). Under DDP the batch is split by
+    :func:`process_rows`: every process builds and masks the same global batch and keeps its rows.
     """
 
     def __init__(
@@ -296,8 +294,7 @@ class MaskedBlocks:
         batch = masked_batch(self.blocks[rows], self.special, self.masking, self.generator)
         if self.world_size == 1:
             return batch
-        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
-        return select_rows(batch, mine)
+        return select_rows(batch, process_rows(self.rank, self.batch_size))
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "index": self.index, "generator": self.generator.get_state()}
@@ -306,6 +303,18 @@ class MaskedBlocks:
         self.epoch, self.index = state["epoch"], state["index"]
         self.generator.set_state(state["generator"])
         self._order = self._make_order()
+
+
+def process_rows(rank: int, batch_size: int) -> slice:
+    """The one rule that splits batches across processes (DistributedDataParallel).
+
+    Every process draws the same *global* batch of ``batch_size * world_size`` items, in the same
+    order and with the same random draws (masks), and keeps its own contiguous rows
+    ``[rank * batch_size, (rank + 1) * batch_size)``. The processes together then train on exactly
+    the batch one process would draw with the global size; with one process nothing changes.
+    Every batch source (:class:`MaskedBlocks`, :class:`minirob.batches.ShuffledBatches`) uses it.
+    """
+    return slice(rank * batch_size, (rank + 1) * batch_size)
 
 
 def select_rows(batch: dict[str, Tensor], rows: slice) -> dict[str, Tensor]:

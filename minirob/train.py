@@ -27,41 +27,80 @@ API (stable; pretraining and fine-tuning both call it)::
 
 The batch source is any iterator of batches (a dict/tuple/list of tensors, moved to the device by
 the loop) with ``state_dict()`` and ``load_state_dict(state)`` giving its position, so ``--resume``
-continues with the very next batch. :class:`ShuffledBatches` is one for lists of examples.
+continues with the very next batch. :class:`~minirob.batches.ShuffledBatches` is one for lists of
+examples.
 
-What the loop does, per optimiser step: ``accumulation`` micro-batches (bfloat16 autocast when
-enabled), gradient rescaled to the global mean, clipped to ``grad_clip``, AdamW (betas, eps, weight
-decay off for biases and LayerNorms), a learning rate with linear warm-up then linear decay to zero
-over the budget (``max_steps`` and/or ``minutes``; with a time budget the schedule follows the
-clock). Every ``eval_every`` steps: ``evaluate(model)``, whose metrics are logged; returning
-``"stop": True`` among them ends the run there (early stopping). Every ``checkpoint_every`` steps
-and at the end: an atomic checkpoint (temporary file, then ``os.replace``), keeping the last
-``keep_checkpoints``. Loss not finite: stop with :class:`TrainingError` naming the step, after
-saving the state from before the bad step. Ctrl-C: save, say how to resume, re-raise.
+The loop, as :func:`train` reads::
 
-Run directory (``out_dir``): ``run.json`` (seed, config, versions), ``metrics.jsonl`` (one JSON
-object per log line), ``curves.png``, ``checkpoints/step-XXXXXXX.pt``.
+    while not run.finished():                    # step budget, clock budget, or a hook said stop
+        run.set_learning_rate()                  # linear warm-up, then linear decay to zero
+        sums = forward_backward(run, loss_fn)    # `accumulation` micro-batches, bf16 autocast
+        with interrupts_deferred():              # Ctrl-C waits: a step is taken whole or not at all
+            grad_norm = optimizer_step(run, ...) # global-mean gradient, clipped, AdamW
+            run.advance(...)                     # step += 1, log window, the after-step snapshot
+        run.run_hooks(hooks)                     # log line, evaluation, checkpoint (minGPT-style)
+
+Hooks are functions of the run, called after every step: :func:`log_hook` (every ``log_every``
+steps), :func:`evaluation_hook` (every ``eval_every``: ``evaluate(model)``, whose ``"stop": True``
+ends the run: early stopping) and :func:`checkpoint_hook` (every ``checkpoint_every``, keeping the
+last ``keep_checkpoints``). At the end: a last evaluation and checkpoint. Loss or gradient not
+finite: stop with :class:`TrainingError` naming the step, after saving the state from before the
+bad step. Ctrl-C: save the state after the last completed step, say how to resume, re-raise.
+
+Where the rest lives: :mod:`minirob.run_state` (what a checkpoint holds, resume, atomic writes),
+:mod:`minirob.run_log` (metrics.jsonl, the bar, curves.png, run.json), :mod:`minirob.run_lock` (one
+writer per run directory), :mod:`minirob.distributed`. Run directory (``out_dir``): ``run.json``,
+``metrics.jsonl``, ``curves.png``, ``checkpoints/step-XXXXXXX.pt``, ``run.lock`` while running.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import platform
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .batches import ShuffledBatches  # noqa: F401  (re-exported: part of this module's API)
+from .distributed import (  # noqa: F401  (setup_distributed re-exported for the recipes)
+    all_reduce_sum,
+    distributed,
+    rank_zero_decides,
+    resolve_device,
+    setup_distributed,
+    wrap_model,
+    gradient_sync,
+)
 from .errors import ConfigError, TrainingError
+from .run_lock import RunLock
+from .run_log import (  # noqa: F401  (read_metrics, plot_curves re-exported)
+    LogWindow,
+    MetricsLog,
+    ProgressBar,
+    plot_curves,
+    read_metrics,
+    write_run_info,
+)
+from .run_state import (  # noqa: F401  (checkpoint_paths re-exported)
+    checkpoint_name,
+    checkpoint_paths,
+    fingerprint,
+    interrupts_deferred,
+    prune,
+    read_checkpoint,
+    remove_dead_temporaries,
+    restore,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 
 LossFn = Callable[[nn.Module, Any], "tuple[Tensor, dict[str, Any]]"]
 EvalFn = Callable[[nn.Module], "dict[str, float]"]
@@ -97,14 +136,16 @@ class TrainConfig:
             raise ConfigError("TrainConfig needs a budget: max_steps and/or minutes")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
-        if self.minutes is not None and self.minutes <= 0:
+        if self.minutes is not None and not self.minutes > 0:
             raise ConfigError(f"minutes must be > 0, got {self.minutes}")
         if self.accumulation < 1:
             raise ConfigError(f"accumulation must be >= 1, got {self.accumulation}")
         if self.bf16 not in ("auto", "on", "off"):
             raise ConfigError(f"bf16={self.bf16!r} is not one of auto, on, off")
-        if self.lr <= 0 or self.warmup < 0:
+        if not self.lr > 0 or not self.warmup >= 0:
             raise ConfigError(f"lr must be > 0 and warmup >= 0, got lr={self.lr} warmup={self.warmup}")
+        if self.warmup >= 1 and self.max_steps is None:
+            raise ConfigError("warmup given in steps needs max_steps; with --minutes use a fraction < 1")
 
 
 @dataclass
@@ -114,87 +155,6 @@ class TrainResult:
     checkpoint: Path | None  # the last checkpoint written
     elapsed: float  # seconds of training (summed over resumed runs)
     stopped_by: str  # "steps" | "minutes" | "evaluate" (the hook returned {"stop": True})
-
-
-# ------------------------------------------------------------------------ batch sources
-class ShuffledBatches:
-    """Endless batches from a list of examples, reshuffled each epoch with a seeded generator.
-
-    ``collate(list_of_examples) -> batch``. Position (epoch, index) is the resumable state.
-    Under DDP pass ``rank`` / ``world_size``: each process takes every ``world_size``-th batch of
-    the same shuffled order, so together they see what one process would.
-
-    ``lengths`` (one per example) turns on *length grouping*: the shuffled order is cut into
-    windows of ``group_size`` batches, each window is sorted by length and cut into batches, and
-    the batches are shuffled again. A batch then holds examples of similar length, so padding to
-    its longest costs little (movie-review snippets: 1.9x the real tokens with random batches,
-    1.03x grouped), while which examples meet in a batch stays random from epoch to epoch.
-    """
-
-    def __init__(
-        self,
-        examples: list,
-        batch_size: int,
-        collate: Callable[[list], Any],
-        seed: int = 0,
-        drop_last: bool = True,
-        rank: int = 0,
-        world_size: int = 1,
-        lengths: Sequence[int] | None = None,
-        group_size: int = 50,
-    ):
-        if not examples:
-            raise ConfigError("ShuffledBatches got no examples")
-        if drop_last and len(examples) < batch_size * world_size:
-            raise ConfigError(
-                f"{len(examples)} examples are fewer than one batch of {batch_size}"
-                + (f" x {world_size} processes" if world_size > 1 else "")
-            )
-        if lengths is not None and len(lengths) != len(examples):
-            raise ConfigError(f"got {len(lengths)} lengths for {len(examples)} examples")
-        self.examples, self.batch_size, self.collate = examples, batch_size, collate
-        self.seed, self.drop_last, self.rank, self.world_size = seed, drop_last, rank, world_size
-        self.lengths, self.group_size = lengths, group_size
-        self.epoch, self.index = 0, 0  # index: batches of this epoch already taken (all ranks)
-        self._cached: tuple[int, list[list[int]]] | None = None  # (epoch, its batches)
-
-    def _batches(self) -> list[list[int]]:
-        """This epoch's batches as lists of example indices (computed once per epoch)."""
-        if self._cached is None or self._cached[0] != self.epoch:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(len(self.examples), generator=generator).tolist()
-            if self.lengths is not None:
-                window = self.batch_size * self.group_size
-                order = [i for w in range(0, len(order), window)
-                         for i in sorted(order[w : w + window], key=self.lengths.__getitem__)]
-            batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-            batches = batches[: self.batches_per_epoch()]  # drop_last / whole rounds of ranks
-            if self.lengths is not None:
-                shuffled = torch.randperm(len(batches), generator=generator).tolist()
-                batches = [batches[b] for b in shuffled]
-            self._cached = (self.epoch, batches)
-        return self._cached[1]
-
-    def batches_per_epoch(self) -> int:
-        full, rest = divmod(len(self.examples), self.batch_size)
-        per_epoch = full if self.drop_last or not rest else full + 1
-        return per_epoch - per_epoch % self.world_size
-
-    def __iter__(self) -> Iterator:
-        return self
-
-    def __next__(self):
-        if self.index >= self.batches_per_epoch():
-            self.epoch, self.index = self.epoch + 1, 0
-        chosen = self._batches()[self.index + self.rank]
-        self.index += self.world_size
-        return self.collate([self.examples[i] for i in chosen])
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.index = state["epoch"], state["index"]
 
 
 # ------------------------------------------------------------------------ small helpers
@@ -214,14 +174,6 @@ def to_device(batch: Any, device: torch.device) -> Any:
 
 def _number(value: Any) -> float:
     return float(value.detach().float().sum()) if isinstance(value, Tensor) else float(value)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -291,166 +243,263 @@ def evaluate_batches(model: nn.Module, loss_fn: LossFn, batches, bf16: bool = Fa
     return result
 
 
-def versions() -> dict[str, str]:
-    from . import __version__
+# ------------------------------------------------------------------------ the run in progress
+class Run:
+    """One training run in progress: what the loop advances and what the hooks read.
 
-    return {
-        "minirob": __version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
-
-
-# ------------------------------------------------------------------------ distributed
-def distributed() -> tuple[int, int]:
-    """(rank, world_size); (0, 1) when not running under torch.distributed."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def setup_distributed() -> tuple[int, int]:
-    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1): gloo on CPU, nccl on GPU."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        torch.distributed.init_process_group(backend)
-    return distributed()
-
-
-def _all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
-    if distributed()[1] == 1:
-        return values
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(tensor)
-    return tensor.tolist()
-
-
-# ------------------------------------------------------------------------ checkpoints
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def checkpoint_paths(out_dir: str | os.PathLike) -> list[Path]:
-    """Checkpoints in a run directory, oldest first."""
-    folder = Path(out_dir) / "checkpoints"
-    return sorted(folder.glob("step-*.pt")) if folder.is_dir() else []
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
-    os.replace(temporary, path)
-
-
-def _fingerprint(model: nn.Module, config: TrainConfig, extra: dict) -> dict:
-    """What must match for --resume to make sense: parameter shapes and the recipe."""
-    shapes = {name: list(p.shape) for name, p in model.state_dict().items()}
-    keep = {
-        k: v
-        for k, v in dataclasses.asdict(config).items()
-        if k not in ("out_dir", "progress", "plot", "device", "minutes", "max_steps", "eval_every",
-                     "checkpoint_every", "keep_checkpoints", "log_every")
-    }
-    return {"shapes": shapes, "train": json.loads(json.dumps(keep)), "extra": json.loads(json.dumps(extra))}
-
-
-def _describe_mismatch(saved: dict, now: dict) -> str:
-    for section in ("train", "extra"):
-        a, b = saved.get(section, {}), now.get(section, {})
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                return f"{section}.{key} was {a.get(key)!r}, now {b.get(key)!r}"
-    a, b = saved["shapes"], now["shapes"]
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            return f"parameter {key} had shape {a.get(key)}, now {b.get(key)}"
-    return "unknown difference"
-
-
-# ------------------------------------------------------------------------ logging
-class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` (rank 0 only).
-
-    ``lines`` counts the records written; every checkpoint stores it, so that ``--resume`` after a
-    hard kill first drops what was logged after that checkpoint (it is logged again) and any line
-    the kill cut in half.
+    It holds the model (and its DDP wrapper), the optimizer, the batch source, the step count and
+    clock, the run log, and ``after_step``: a copy of everything that moves during a step (batch
+    position, random generators, log position), taken when the last step completed. Any checkpoint
+    written between two steps (a hook's, Ctrl-C's, a NaN's) is that copy plus the model and optimizer,
+    which change only inside the interrupt-safe commit of a step.
     """
 
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled, self.lines = path, enabled, 0
+    def __init__(self, model: nn.Module, batches, config: TrainConfig, run_info: dict, resume: bool):
+        self.model, self.batches, self.config = model, batches, config
+        self.rank, self.world = distributed()
+        self.main = self.rank == 0
+        self.device = resolve_device(config.device)
+        model.to(self.device)
+        model.train()
+        self.bf16 = config.bf16 == "on" or (config.bf16 == "auto" and bf16_supported(self.device))
+        self.out_dir = Path(config.out_dir)
+        self.optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,
+                                           betas=config.betas, eps=config.eps)
+        self.fingerprint = fingerprint(model, dataclasses.asdict(config), run_info)
+        self.step, self.elapsed_before, self.metrics, self.lr = 0, 0.0, {}, config.lr
+        self.checkpoint: Path | None = None
+        self.stopped_by, self.elapsed = "steps", 0.0
+        self.budget = config.minutes * 60 if config.minutes is not None else None
+        self.warmup = config.warmup / config.max_steps if config.warmup >= 1 else config.warmup
+        self.log = MetricsLog(self.out_dir / "metrics.jsonl", self.main)
+        self.window = LogWindow()
+        self.bar = ProgressBar(False, None, 0)
+        self.lock = RunLock(self.out_dir) if self.main else None
+        if self.lock is not None:
+            self.lock.acquire()  # one writer per run directory, until close()
+        try:
+            self._open(run_info, resume)
+        except BaseException:
+            self.close()
+            raise
 
-    def write(self, record: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-            self.lines += 1
+    def _open(self, run_info: dict, resume: bool) -> None:
+        """Start afresh or from the last checkpoint; write run.json; start the clock."""
+        existing = checkpoint_paths(self.out_dir)
+        if self.main:
+            remove_dead_temporaries(self.out_dir / "checkpoints")
+        if resume:
+            if not existing:
+                raise TrainingError(f"--resume: no checkpoint in {self.out_dir / 'checkpoints'}")
+            self.checkpoint = existing[-1]
+            state = read_checkpoint(self.checkpoint, self.fingerprint)
+            restore(state, self.checkpoint, self.model, self.optimizer, self.batches)
+            self.step, self.elapsed_before = state["step"], float(state["elapsed"])
+            self.metrics = dict(state.get("metrics", {}))
+            self.log.rewind(state.get("metrics_lines", 0))
+            self.window.load(state)
+            pending = bool(state.get("hooks_pending", False))
+        else:
+            if existing:
+                raise TrainingError(f"{self.out_dir} already holds checkpoints ({existing[-1].name}); "
+                                    "pass --resume to continue that run, or choose another --out directory")
+            torch.manual_seed(self.config.seed)
+            random.seed(self.config.seed)
+            np.random.seed(self.config.seed)
+            if self.main:
+                (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
+            pending = False
+        if self.main:
+            write_run_info(self.out_dir, {
+                "seed": self.config.seed, "train_config": dataclasses.asdict(self.config),
+                "world_size": self.world, "device": str(self.device), "bf16": self.bf16,
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "resumed_from": str(self.checkpoint) if resume else None, **run_info,
+            }, resumed_at=self.step if resume else None)
+        self.wrapped = wrap_model(self.model, self.device)
+        self.bar = ProgressBar(self.config.progress and self.main, self.config.max_steps, self.step)
+        self.start = time.perf_counter() - self.elapsed_before
+        self.window.started = time.perf_counter()
+        self.after_step = {**self.position(), "hooks_pending": pending}
 
-    def rewind(self, lines: int) -> None:
-        """Keep only the first ``lines`` records (those the resumed checkpoint had seen)."""
-        self.lines = lines
-        if self.enabled and self.path.exists():
-            kept = self.path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
-            self.path.write_text("".join(kept), encoding="utf-8")
+    # -- the state a checkpoint holds ---------------------------------------------------------
+    def clock(self) -> float:
+        return time.perf_counter() - self.start
+
+    def log_position(self) -> dict:
+        return {**self.window.state(), "metrics_lines": self.log.lines, "metrics": dict(self.metrics)}
+
+    def position(self) -> dict:
+        """Everything but model and optimizer that a checkpoint after this step must hold."""
+        return {"step": self.step, "batches": self.batches.state_dict(), "rng": rng_state(),
+                **self.log_position()}
+
+    def save(self, position: dict) -> Path | None:
+        """Write the checkpoint of ``position`` (rank 0), keep the newest ``keep_checkpoints``."""
+        if not self.main:
+            return None
+        path = self.out_dir / "checkpoints" / checkpoint_name(position["step"])
+        save_atomic({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     **position, "elapsed": self.clock(), "fingerprint": self.fingerprint,
+                     "train_config": dataclasses.asdict(self.config)}, path)
+        prune(self.out_dir, self.config.keep_checkpoints)
+        self.checkpoint = path
+        return path
+
+    # -- the loop's verbs ---------------------------------------------------------------------
+    def finished(self) -> bool:
+        self.elapsed = self.clock()
+        done = self.config.max_steps is not None and self.step >= self.config.max_steps
+        if self.budget is not None and self.elapsed >= self.budget:
+            done, self.stopped_by = True, "minutes"
+        if self.metrics.get("stop"):  # the evaluation hook asked for it (early stopping)
+            done, self.stopped_by = True, "evaluate"
+        return rank_zero_decides(done, self.device)  # the clock differs per process
+
+    def set_learning_rate(self) -> None:
+        fractions = []
+        if self.config.max_steps is not None:
+            fractions.append((self.step + 1) / self.config.max_steps)  # step k trains as the (k+1)-th
+        if self.budget is not None:
+            fractions.append(self.elapsed / self.budget)
+        self.lr = self.config.lr * lr_factor(min(1.0, max(fractions)), self.warmup)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+
+    def advance(self, loss_sum: float, count_sum: float, sums: dict, grad_norm: float) -> None:
+        """A step is complete: count it, add it to the log window, copy the state after it."""
+        self.step += 1
+        self.window.add(loss_sum, count_sum, sums, self.lr, grad_norm)
+        self.bar.tick()
+        self.after_step = {**self.position(), "hooks_pending": True}
+
+    def run_hooks(self, hooks: list[Callable[["Run"], bool]]) -> None:
+        """Run this step's hooks; then the after-step copy includes what they logged, and the
+        random generators are put back (a hook never changes what the next step draws)."""
+        fired = [hook(self) for hook in hooks]
+        self.after_step.update(self.log_position(), hooks_pending=False)
+        if any(fired):
+            set_rng_state(self.after_step["rng"])
+
+    def evaluate(self, evaluate: EvalFn) -> None:
+        if self.main:
+            self.metrics = evaluate(self.model)
+            self.log.write({"split": "eval", "step": self.step, "elapsed": round(self.clock(), 2), **self.metrics})
+            if self.config.plot:
+                plot_curves(self.out_dir)
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def stop_before_bad_step(self, what: str, advice: str = "") -> None:
+        """Loss or gradient not finite: save the state before this step and stop, saying so."""
+        self.optimizer.zero_grad(set_to_none=True)
+        path = self.save(self.after_step) or (checkpoint_paths(self.out_dir)[-1:] or [None])[0]
+        raise TrainingError(f"{what} at step {self.step + 1}{advice}; stopped before updating the weights. "
+                            f"The state before that step is saved in {path}" + (
+                                "; lower --lr or raise --warmup, then resume or restart" if advice else ""))
+
+    def finish(self, evaluate: EvalFn | None) -> None:
+        """The end of the budget: a last evaluation (unless this step had one), checkpoint, curves."""
+        self.bar.close()
+        self.elapsed = self.clock()
+        every = self.config.eval_every
+        if evaluate is not None and not (every and self.step % every == 0 and self.step > 0):
+            self.evaluate(evaluate)
+        self.save({**self.after_step, **self.log_position(), "hooks_pending": False})
+        if self.main and self.config.plot:
+            plot_curves(self.out_dir)
+
+    def save_interrupted(self) -> None:
+        self.bar.close()
+        path = self.save(self.after_step)
+        if self.main:
+            print(f"\ninterrupted at step {self.step}: saved {path}. To continue, run the same command "
+                  "again with --resume", file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.lock is not None:
+            self.lock.release()
+
+    def result(self) -> TrainResult:
+        return TrainResult(step=self.step, metrics=self.metrics, checkpoint=self.checkpoint,
+                           elapsed=self.elapsed, stopped_by=self.stopped_by)
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+# ------------------------------------------------------------------------ one step
+def forward_backward(run: Run, loss_fn: LossFn) -> tuple[float, float, dict[str, float]]:
+    """``accumulation`` micro-batches: forward (bf16 autocast if on), backward of mean x count.
+
+    Returns the loss sum and item count over all micro-batches and processes, and this process's
+    metric sums. The gradients hold the *sum* over the items; :func:`optimizer_step` divides.
+    """
+    loss_sum, count_sum, sums = 0.0, 0.0, {}
+    for micro in range(run.config.accumulation):
+        batch = to_device(next(run.batches), run.device)
+        with gradient_sync(run.wrapped, sync=micro == run.config.accumulation - 1):
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+                loss, metrics = loss_fn(run.wrapped, batch)
+            count = _number(metrics.get("count", 1))
+            (loss.float() * count).backward()  # mean * count = sum over the micro-batch
+        loss_sum += float(loss.detach()) * count
+        count_sum += count
+        for key, value in metrics.items():
+            sums[key] = sums.get(key, 0.0) + _number(value)
+    loss_sum, count_sum = all_reduce_sum([loss_sum, count_sum], run.device)
+    return loss_sum, count_sum, sums
 
 
-def plot_curves(run_dir: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
-    """Training loss, evaluation loss and accuracy against step, from ``metrics.jsonl``, to a PNG."""
-    # A bare Figure renders to a file without pyplot, so no global backend is switched
-    # (switching to Agg inside Jupyter would turn off inline plots for the whole session).
-    from matplotlib.figure import Figure
+def optimizer_step(run: Run, loss_sum: float, count_sum: float) -> float:
+    """Gradient to the global mean, clipped, one AdamW step; returns the gradient norm."""
+    if not math.isfinite(loss_sum):
+        run.stop_before_bad_step(f"the training loss became {loss_sum}", f" (learning rate {run.lr:.3g})")
+    grad_norm = 0.0
+    if count_sum > 0:
+        for param in run.model.parameters():  # DDP averaged over `world` processes: undo, divide by count
+            if param.grad is not None:
+                param.grad.mul_(run.world / count_sum)
+        grad_norm = float(nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip or float("inf")))
+        if not math.isfinite(grad_norm):
+            run.stop_before_bad_step(f"the gradient norm became {grad_norm}")
+        run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return grad_norm
 
-    run_dir = Path(run_dir)
-    records = read_metrics(run_dir)
-    train_rows = [r for r in records if r.get("split") == "train"]
-    eval_rows = [r for r in records if r.get("split") == "eval"]
-    figure = Figure(figsize=(11, 4))
-    left, right = figure.subplots(1, 2)
-    if train_rows:
-        left.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], lw=0.8, label="train")
-    if eval_rows:
-        left.plot([r["step"] for r in eval_rows], [r["loss"] for r in eval_rows], "o-", label="held-out")
-        if "accuracy" in eval_rows[0]:
-            right.plot([r["step"] for r in eval_rows], [100 * r["accuracy"] for r in eval_rows], "o-",
-                       color="tab:green", label="held-out")
-    if train_rows and "accuracy" in train_rows[0]:
-        right.plot([r["step"] for r in train_rows], [100 * r["accuracy"] for r in train_rows], lw=0.8,
-                   alpha=0.6, color="tab:blue", label="train")
-    left.set(xlabel="optimiser step", ylabel="loss (nats)", title="loss")
-    right.set(xlabel="optimiser step", ylabel="accuracy (%)", title="accuracy")
-    for axis in (left, right):
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    path = Path(path) if path else run_dir / "curves.png"
-    figure.savefig(path, dpi=110)
-    return path
+
+# ------------------------------------------------------------------------ hooks
+def log_hook(run: Run) -> bool:
+    """Every ``log_every`` steps and at the last: the window's means to metrics.jsonl and the bar."""
+    if not (run.step % run.config.log_every == 0 or run.step == run.config.max_steps):
+        return False
+    now = time.perf_counter()
+    record = run.window.record(run.step, now - run.start, run.world, now)
+    run.log.write(record)
+    left = run.budget - (now - run.start) if run.budget is not None else None
+    run.bar.show(record, left, run.metrics.get("accuracy"))
+    run.window.reset(now)
+    return True
+
+
+def evaluation_hook(evaluate: EvalFn | None) -> Callable[[Run], bool]:
+    """Every ``eval_every`` steps: ``evaluate(model)``, logged (and curves.png redrawn)."""
+
+    def evaluation(run: Run) -> bool:
+        every = run.config.eval_every
+        if evaluate is None or not (every and run.step % every == 0):
+            return False
+        run.evaluate(evaluate)
+        return True
+
+    return evaluation
+
+
+def checkpoint_hook(run: Run) -> bool:
+    """Every ``checkpoint_every`` steps: the state after this step and its hooks, atomically."""
+    every = run.config.checkpoint_every
+    if not (every and run.step % every == 0):
+        return False
+    run.save({**run.after_step, **run.log_position(), "hooks_pending": False})
+    return True
 
 
 # ------------------------------------------------------------------------ the loop
@@ -468,291 +517,22 @@ def train(
     ``run_info``: extra JSON-able facts about the run (model config, recipe, data) written to
     ``run.json``; it is part of the resume fingerprint, so resuming with a different recipe fails.
     """
-    rank, world = distributed()
-    main_process = rank == 0
-    device = resolve_device(config.device)
-    model.to(device)
-    model.train()
-    use_bf16 = config.bf16 == "on" or (config.bf16 == "auto" and bf16_supported(device))
-    out_dir = Path(config.out_dir)
-    if main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    run_info = run_info or {}
-    fingerprint = _fingerprint(model, config, run_info)
-
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=config.eps
-    )
-    step, elapsed_before, last_metrics = 0, 0.0, {}
-    last_checkpoint: Path | None = None
-
-    existing = checkpoint_paths(out_dir)
-    if resume:
-        if not existing:
-            raise TrainingError(f"--resume: no checkpoint in {out_dir / 'checkpoints'}")
-        last_checkpoint = existing[-1]
-        # A checkpoint is a pickle, and a pickle can run code: read it through the allow-list.
-        from .safe_pickle import safe_torch_load
-
-        state = safe_torch_load(last_checkpoint)
-        needed = ("model", "optimizer", "batches", "rng", "step", "elapsed", "fingerprint")
-        lacking = [key for key in needed if key not in state] if isinstance(state, dict) else needed
-        if lacking:
-            raise TrainingError(
-                f"--resume: {last_checkpoint} is not a minirob training checkpoint (no "
-                f"{', '.join(lacking)}); use a new --out directory"
-            )
-        if state["fingerprint"] != fingerprint:
-            raise TrainingError(
-                f"--resume: {last_checkpoint} comes from another configuration "
-                f"({_describe_mismatch(state['fingerprint'], fingerprint)}); use a new --out "
-                "directory or the original settings"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        batches.load_state_dict(state["batches"])
-        _set_rng_state(state["rng"])
-        step, elapsed_before = state["step"], state["elapsed"]
-        last_metrics = state.get("metrics", {})
-    else:
-        if existing:
-            raise TrainingError(
-                f"{out_dir} already holds checkpoints ({existing[-1].name}); pass --resume to "
-                "continue that run, or choose another --out directory"
-            )
-        torch.manual_seed(config.seed)
-        random.seed(config.seed)
-        np.random.seed(config.seed)
-        if main_process:
-            (out_dir / "metrics.jsonl").unlink(missing_ok=True)
-
-    if main_process:
-        info = {
-            "seed": config.seed,
-            "train_config": dataclasses.asdict(config),
-            "versions": versions(),
-            "argv": sys.argv,
-            "world_size": world,
-            "device": str(device),
-            "bf16": use_bf16,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "resumed_from": str(last_checkpoint) if resume else None,
-            **run_info,
-        }
-        name = "run.json" if not resume else f"run-resumed-step{step}.json"
-        (out_dir / name).write_text(json.dumps(info, indent=2, default=str))
-
-    wrapped = model
-    if world > 1:
-        wrapped = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    log = MetricsLog(out_dir / "metrics.jsonl", main_process)
-    if resume and "metrics_lines" in state:
-        log.rewind(state["metrics_lines"])
-    budget_seconds = config.minutes * 60 if config.minutes is not None else None
-    warmup_fraction = config.warmup
-    if config.warmup >= 1:
-        if config.max_steps is None:
-            raise ConfigError("warmup given in steps needs max_steps; with --minutes use a fraction < 1")
-        warmup_fraction = config.warmup / config.max_steps
-
-    def progress_of(step_now: int, elapsed: float) -> float:
-        fractions = []
-        if config.max_steps is not None:
-            fractions.append((step_now + 1) / config.max_steps)  # step k trains as the (k+1)-th
-        if budget_seconds is not None:
-            fractions.append(elapsed / budget_seconds)
-        return min(1.0, max(fractions))
-
-    def snapshot() -> dict:
-        return {"batches": batches.state_dict(), "rng": _rng_state()}
-
-    def save(step_now: int, elapsed: float, snap: dict) -> Path | None:
-        if not main_process:
-            return None
-        path = out_dir / "checkpoints" / f"step-{step_now:07d}.pt"
-        save_atomic(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "batches": snap["batches"],
-                "rng": snap["rng"],
-                "step": step_now,
-                "elapsed": elapsed,
-                "metrics": last_metrics,
-                "fingerprint": fingerprint,
-                "train_config": dataclasses.asdict(config),
-                "metrics_lines": log.lines,
-                # the steps since the last log line, so a resumed run logs the same window means
-                "window": {k: v for k, v in window.items() if k != "time"},
-                "window_sums": dict(window_sums),
-            },
-            path,
-        )
-        for old in checkpoint_paths(out_dir)[: -config.keep_checkpoints]:
-            old.unlink(missing_ok=True)
-        for leftover in path.parent.glob(".step-*.pt.tmp*"):  # from a process killed mid-write
-            leftover.unlink(missing_ok=True)
-        return path
-
-    def run_evaluation(step_now: int, elapsed: float) -> None:
-        nonlocal last_metrics
-        if evaluate is None:
-            return
-        if main_process:
-            last_metrics = evaluate(model)
-            log.write({"split": "eval", "step": step_now, "elapsed": round(elapsed, 2), **last_metrics})
-            if config.plot:
-                plot_curves(out_dir)
-        if world > 1:
-            torch.distributed.barrier()
-
-    bar = None
-    if config.progress and main_process:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.max_steps, initial=step, unit="step", dynamic_ncols=True,
-                   desc="training", disable=None)
-
-    start = time.perf_counter() - elapsed_before
-    window = {"loss": 0.0, "count": 0.0, "tokens": 0.0, "steps": 0, "time": time.perf_counter()}
-    window_sums: dict[str, float] = {}
-    if resume and "window" in state:
-        window.update(state["window"])
-        window_sums = dict(state["window_sums"])
-    stopped_by = "steps"
-    snap = snapshot()
+    run = Run(model, batches, config, run_info or {}, resume)
+    hooks = [log_hook, evaluation_hook(evaluate), checkpoint_hook]
     try:
-        while True:
-            elapsed = time.perf_counter() - start
-            done = config.max_steps is not None and step >= config.max_steps
-            if budget_seconds is not None and elapsed >= budget_seconds:
-                done, stopped_by = True, "minutes"
-            if last_metrics.get("stop"):  # the evaluation hook asked for it (early stopping)
-                done, stopped_by = True, "evaluate"
-            if world > 1:  # the clock differs per process: rank 0 decides for all
-                flag = torch.tensor([float(done)], device=device)
-                torch.distributed.broadcast(flag, 0)
-                done = bool(flag.item())
-            if done:
-                break
-            snap = snapshot()  # the state "before this step": what a checkpoint must hold
-            factor = lr_factor(progress_of(step, elapsed), warmup_fraction)
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * factor
-
-            loss_sum, count_sum, sums = 0.0, 0.0, {}
-            for micro in range(config.accumulation):
-                batch = to_device(next(batches), device)
-                sync = world == 1 or micro == config.accumulation - 1
-                context = wrapped.no_sync() if not sync else _null_context()
-                with context:
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                        loss, metrics = loss_fn(wrapped, batch)
-                    count = _number(metrics.get("count", 1))
-                    # mean * count = sum over the micro-batch; divided by the global count below
-                    (loss.float() * count).backward()
-                loss_sum += float(loss.detach()) * count
-                count_sum += count
-                for key, value in metrics.items():
-                    sums[key] = sums.get(key, 0.0) + _number(value)
-            loss_sum, count_sum = _all_reduce_sum([loss_sum, count_sum], device)
-            if not math.isfinite(loss_sum):
-                optimizer.zero_grad(set_to_none=True)
-                path = save(step, time.perf_counter() - start, snap)
-                raise TrainingError(
-                    f"the training loss became {loss_sum} at step {step + 1} (learning rate "
-                    f"{config.lr * factor:.3g}); stopped before updating the weights. The state "
-                    f"before that step is saved in {path or checkpoint_paths(out_dir)[-1:]}; lower "
-                    "--lr or raise --warmup, then resume or restart"
-                )
-            if count_sum > 0:
-                # DDP averaged the gradient over `world` processes: undo that, divide by the count.
-                for param in model.parameters():
-                    if param.grad is not None:
-                        param.grad.mul_(world / count_sum)
-                grad_norm = float(
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
-                )
-                if not math.isfinite(grad_norm):
-                    optimizer.zero_grad(set_to_none=True)
-                    path = save(step, time.perf_counter() - start, snap)
-                    raise TrainingError(
-                        f"the gradient norm became {grad_norm} at step {step + 1}; stopped before "
-                        f"updating the weights. The state before that step is saved in {path}"
-                    )
-                optimizer.step()
-            else:
-                grad_norm = 0.0
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-
-            window["loss"] += loss_sum
-            window["count"] += count_sum
-            window["steps"] += 1
-            for key, value in sums.items():
-                window_sums[key] = window_sums.get(key, 0.0) + value
-            if bar is not None:
-                bar.update(1)
-            if step % config.log_every == 0 or step == config.max_steps:
-                now = time.perf_counter()
-                seconds = max(1e-9, now - window["time"])
-                record = {
-                    "split": "train",
-                    "step": step,
-                    "elapsed": round(now - start, 2),
-                    "lr": config.lr * factor,
-                    "loss": window["loss"] / max(window["count"], 1e-12),
-                    "grad_norm": grad_norm,
-                }
-                if "tokens" in window_sums:
-                    record["tokens_per_s"] = window_sums["tokens"] * world / seconds
-                if "correct" in window_sums and window_sums.get("count"):
-                    record["accuracy"] = window_sums["correct"] / window_sums["count"]
-                log.write(record)
-                if bar is not None:
-                    shown = {"loss": f"{record['loss']:.3f}", "lr": f"{record['lr']:.2g}"}
-                    if "tokens_per_s" in record:
-                        shown["tok/s"] = f"{record['tokens_per_s']:.0f}"
-                    if budget_seconds is not None:
-                        shown["left"] = f"{max(0, budget_seconds - (now - start)) / 60:.1f}min"
-                    if last_metrics.get("accuracy") is not None:
-                        shown["eval_acc"] = f"{last_metrics['accuracy']:.3f}"
-                    bar.set_postfix(shown, refresh=False)
-                window = {"loss": 0.0, "count": 0.0, "tokens": 0.0, "steps": 0, "time": now}
-                window_sums = {}
-            if config.eval_every and step % config.eval_every == 0:
-                run_evaluation(step, time.perf_counter() - start)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                last_checkpoint = save(step, time.perf_counter() - start, snapshot()) or last_checkpoint
+        if run.after_step["hooks_pending"]:  # stopped inside the last step's hooks: run them now
+            run.run_hooks(hooks)
+        while not run.finished():
+            run.set_learning_rate()
+            loss_sum, count_sum, sums = forward_backward(run, loss_fn)
+            with interrupts_deferred():  # Ctrl-C waits: the step is taken and recorded, or not at all
+                grad_norm = optimizer_step(run, loss_sum, count_sum)
+                run.advance(loss_sum, count_sum, sums, grad_norm)
+            run.run_hooks(hooks)
+        run.finish(evaluate)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        path = save(step, time.perf_counter() - start, snap)
-        if main_process:
-            print(
-                f"\ninterrupted at step {step}: saved {path}. To continue, run the same command "
-                "again with --resume",
-                file=sys.stderr,
-            )
+        run.save_interrupted()
         raise
-    if bar is not None:
-        bar.close()
-    elapsed = time.perf_counter() - start
-    if evaluate is not None and not (config.eval_every and step % config.eval_every == 0 and step > 0):
-        run_evaluation(step, elapsed)
-    last_checkpoint = save(step, elapsed, snapshot()) or last_checkpoint
-    if main_process and config.plot:
-        plot_curves(out_dir)
-    return TrainResult(step=step, metrics=last_metrics, checkpoint=last_checkpoint,
-                       elapsed=elapsed, stopped_by=stopped_by)
-
-
-class _null_context:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    finally:
+        run.close()
+    return run.result()
