@@ -30,6 +30,8 @@ from collections.abc import Iterable
 
 import regex  # the `regex` module understands \p{L} (any letter) and \p{N} (any number)
 
+from .vocab_files import read_merges, read_vocab
+
 # GPT-2's pre-tokenisation pattern (from OpenAI's encoder.py; RoBERTa reuses it). In order: common
 # English contractions; an optional space then letters; an optional space then digits; an optional
 # space then other symbols; whitespace not followed by a non-space (so the last space of a run is
@@ -83,8 +85,6 @@ class ByteLevelBPE:
     def from_files(cls, vocab_path: str | os.PathLike, merges_path: str | os.PathLike) -> ByteLevelBPE:
         """Read ``vocab.json`` + ``merges.txt`` (or GPT-2's ``encoder.json`` + ``vocab.bpe``)."""
         # The file readers (with their line-numbered errors) are shared with minirob.tokenizer.
-        from .tokenizer import read_merges, read_vocab
-
         vocab = read_vocab(vocab_path)
         return cls(vocab, read_merges(merges_path, vocab, vocab_path))
 

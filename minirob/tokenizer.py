@@ -29,11 +29,12 @@ import tokenizers
 import torch
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
-from .errors import MissingFileError, TokenizerError
+from .config import RobertaConfig
+from .errors import MinirobError, TokenizerError
+from .vocab_files import MissingTokenizerFileError, read_json, read_merges, read_vocab
 
-class MissingTokenizerFileError(TokenizerError, MissingFileError):
-    """A vocabulary, merges, tokenizer.json or training file does not exist (catchable both as a
-    :class:`TokenizerError` and as a ``FileNotFoundError``)."""
+__all__ = ["Batch", "Encoding", "MissingTokenizerFileError", "SPECIAL_TOKENS", "Tokenizer", "read_merges",
+           "read_vocab"]
 
 
 # The order a freshly trained vocabulary gives its special tokens: ids 0, 1, 2, 3, 4, as in
@@ -102,15 +103,28 @@ class Batch(Mapping):
 
     Each value is built on first access: packing a corpus needs only ``input_ids``, and turning
     a million tokens' offsets and strings into Python objects would cost more than encoding them.
+
+    The mapping's *keys* are the model's inputs only (``input_ids``, ``attention_mask``, and
+    ``token_type_ids`` for a BERT-style tokenizer), so ``model(**batch)`` passes exactly what the
+    model's ``forward`` takes; the other values are read by name (``batch["offsets"]``,
+    ``batch.word_ids``). ``batch.to(device)`` moves the model inputs.
     """
 
     _TABLES = {"input_ids": "ids", "attention_mask": "attention_mask",
                "special_tokens_mask": "special_tokens_mask", "token_type_ids": "type_ids"}
     _LISTS = ("offsets", "word_ids", "tokens")
 
-    def __init__(self, encodings: list[tokenizers.Encoding], tensors: bool):
+    def __init__(
+        self,
+        encodings: list[tokenizers.Encoding],
+        tensors: bool,
+        keys: Sequence[str] = ("input_ids", "attention_mask"),
+        single: bool = False,
+    ):
         self.encodings = encodings  # the Rust results, one per text
         self._tensors = tensors
+        self._keys = tuple(keys)
+        self._single = single  # one text given as a str, lists asked for: values are that text's row
         self._values: dict = {}
 
     def __getitem__(self, key: str):
@@ -126,13 +140,23 @@ class Batch(Mapping):
                 self._values[key] = [getattr(encoding, key) for encoding in self.encodings]
             else:
                 raise KeyError(key)
+            if self._single and not self._tensors:
+                self._values[key] = self._values[key][0]
         return self._values[key]
 
     def __iter__(self):
-        return iter((*self._TABLES, *self._LISTS))
+        return iter(self._keys)
 
     def __len__(self) -> int:
-        return len(self._TABLES) + len(self._LISTS)
+        return len(self._keys)
+
+    def to(self, device) -> Batch:
+        """Move the model inputs (the keys) to ``device``, in place; returns the batch."""
+        if not self._tensors:
+            raise TokenizerError("this batch holds lists, not tensors; encode with return_tensors='pt'")
+        for key in self._keys:
+            self._values[key] = self[key].to(device)
+        return self
 
     def __getattr__(self, name: str):
         if name.startswith("_") or name == "encodings":
@@ -147,14 +171,29 @@ class Batch(Mapping):
         return f"Batch(input_ids {shape}, keys={list(self)})"
 
 
+#: The input length assumed when neither the tokenizer's files nor a model say it: RoBERTa's and
+#: BERT's 512 tokens.
+DEFAULT_MODEL_MAX_LENGTH = 512
+
+#: The largest vocabulary :meth:`Tokenizer.train` accepts. The biggest real ones hold ~250,000
+#: tokens; a typo like ``--vocab-size 1000000000`` would otherwise make the Rust trainer try to
+#: reserve memory for a billion entries and abort the whole process.
+MAX_VOCAB_SIZE = 2**20
+
+
 class Tokenizer:
     """Byte-level BPE with RoBERTa's special tokens (or any ``tokenizers`` tokenizer loaded from a
     ``tokenizer.json``).
 
-    Build one with :meth:`train`, :meth:`from_pretrained` or :meth:`from_gpt2_files`.
+    Build one with :meth:`train`, :meth:`from_pretrained` or :meth:`from_gpt2_files`; call it like
+    transformers' tokenizers (:meth:`__call__`) to get a batch that ``model(**batch)`` accepts.
+
+    ``model_max_length`` is the longest input the model takes (``None``: unknown, then
+    :data:`DEFAULT_MODEL_MAX_LENGTH` is assumed when truncating). :meth:`from_pretrained` reads it
+    from ``tokenizer_config.json`` or from the model's ``config.json`` in the same directory.
     """
 
-    def __init__(self, backend: tokenizers.Tokenizer):
+    def __init__(self, backend: tokenizers.Tokenizer, model_max_length: int | None = None):
         # The wrapped tokenizer carries no truncation or padding of its own: each call below
         # sets them for its own duration, so two calls never see each other's settings.
         backend.no_truncation()
@@ -167,6 +206,7 @@ class Tokenizer:
         self.pad_id: int | None = ids["pad"]
         self.unk_id: int | None = ids["unk"]
         self.mask_id: int | None = ids["mask"]
+        self.model_max_length = model_max_length
 
     # ----------------------------------------------------------------------------- building
 
@@ -189,12 +229,13 @@ class Tokenizer:
         ``vocab_size``.
         """
         smallest = len(SPECIAL_TOKENS) + 256
-        if not isinstance(vocab_size, int) or vocab_size < smallest:
+        if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or not smallest <= vocab_size <= MAX_VOCAB_SIZE:
             raise TokenizerError(
-                f"vocab_size={vocab_size!r} is too small: a byte-level BPE needs at least "
-                f"{smallest} tokens ({len(SPECIAL_TOKENS)} special + 256 bytes)"
+                f"vocab_size={vocab_size!r} is out of range: a byte-level BPE needs at least "
+                f"{smallest} tokens ({len(SPECIAL_TOKENS)} special + 256 bytes), and minirob trains "
+                f"at most {MAX_VOCAB_SIZE:,} (the largest real vocabularies hold ~250,000)"
             )
-        if not isinstance(min_frequency, int) or min_frequency < 1:
+        if not isinstance(min_frequency, int) or isinstance(min_frequency, bool) or min_frequency < 1:
             raise TokenizerError(f"min_frequency must be an integer >= 1, got {min_frequency!r}")
         backend = _empty_byte_level_bpe(add_prefix_space)
         trainer = trainers.BpeTrainer(
@@ -225,8 +266,15 @@ class Tokenizer:
         ``encoder.json`` + ``vocab.bpe`` (GPT-2's), tried in that order.
 
         ``add_prefix_space`` overrides the saved setting when given (byte-level tokenizers only).
+        ``model_max_length`` (see the class) is read from the files when not given.
         """
-        path = Path(path)
+        tokenizer = cls._load_files(Path(path), add_prefix_space)
+        directory = Path(path) if Path(path).is_dir() else Path(path).parent
+        tokenizer.model_max_length = _model_max_length(directory)
+        return tokenizer
+
+    @classmethod
+    def _load_files(cls, path: Path, add_prefix_space: bool | None) -> Tokenizer:
         if not path.exists():
             raise MissingTokenizerFileError(f"tokenizer path does not exist: {path}")
         if path.is_file():
@@ -288,18 +336,15 @@ class Tokenizer:
 
     @classmethod
     def _from_tokenizer_json(cls, path: Path, add_prefix_space: bool | None) -> Tokenizer:
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise TokenizerError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-        except UnicodeDecodeError as error:
-            raise TokenizerError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        spec = read_json(path, "tokenizer.json")
         if not isinstance(spec, dict) or "model" not in spec:
             raise TokenizerError(f"{path}: not a tokenizer.json (no 'model' entry)")
         if add_prefix_space is not None:
             spec = _with_prefix_space(spec, add_prefix_space)
         try:
             backend = tokenizers.Tokenizer.from_str(json.dumps(spec))
+        except RecursionError:
+            raise TokenizerError(f"{path}: JSON nested too deeply to be a tokenizer.json") from None
         except Exception as error:
             raise TokenizerError(f"{path}: the tokenizers library cannot read it: {error}") from None
         return cls(backend)
@@ -321,6 +366,9 @@ class Tokenizer:
                 for merge in spec["model"]["merges"]:
                     # tokenizers >= 0.20 stores [a, b]; older files store "a b".
                     handle.write((merge if isinstance(merge, str) else " ".join(merge)) + "\n")
+        if self.model_max_length is not None:  # transformers reads this file too
+            config = {"model_max_length": self.model_max_length}
+            (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=1) + "\n")
         return directory
 
     # ----------------------------------------------------------------------------- properties
@@ -343,6 +391,64 @@ class Tokenizer:
         """The wrapped ``tokenizers.Tokenizer`` (for inspection; do not change its settings)."""
         return self._backend
 
+    # transformers' names for the special tokens: the id (or the token string) of each role, None
+    # when this vocabulary has none (a WordLevel tokenizer.json may lack a mask token, say).
+
+    @property
+    def mask_token_id(self) -> int | None:
+        return self.mask_id
+
+    @property
+    def mask_token(self) -> str | None:
+        return self._token_or_none(self.mask_id)
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self.pad_id
+
+    @property
+    def pad_token(self) -> str | None:
+        return self._token_or_none(self.pad_id)
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return self.bos_id
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.eos_id
+
+    @property
+    def unk_token_id(self) -> int | None:
+        return self.unk_id
+
+    def require_mask_token(self) -> str:
+        """The mask token, or a :class:`TokenizerError` saying this vocabulary has none (for
+        fill-mask and masked-word pretraining, which cannot work without one)."""
+        if self.mask_id is None:
+            raise TokenizerError(
+                f"this tokenizer has no mask token ({' or '.join(_ROLES['mask'])}), so it cannot "
+                f"fill in masked words; its special tokens are {self._special_token_names()}"
+            )
+        return self.mask_token
+
+    @property
+    def model_input_names(self) -> tuple[str, ...]:
+        """The keys of a batch from :meth:`__call__`: what the model's ``forward`` takes. BERT-style
+        tokenizers (a ``[CLS] A [SEP] B [SEP]`` template) add ``token_type_ids``; RoBERTa has one
+        segment, and transformers' RoBERTa tokenizers leave them out too."""
+        processor = _component_spec(self._backend.post_processor) or {}
+        if processor.get("type") in ("TemplateProcessing", "BertProcessing"):
+            return ("input_ids", "token_type_ids", "attention_mask")
+        return ("input_ids", "attention_mask")
+
+    def _token_or_none(self, token_id: int | None) -> str | None:
+        return None if token_id is None else self._backend.id_to_token(token_id)
+
+    def _special_token_names(self) -> list[str]:
+        found = (self._token_or_none(token_id) for token_id in (self.bos_id, self.eos_id, self.pad_id, self.unk_id))
+        return [token for token in found if token is not None]
+
     def token_to_id(self, token: str) -> int | None:
         return self._backend.token_to_id(token)
 
@@ -358,6 +464,47 @@ class Tokenizer:
         return f"Tokenizer({model}, vocab_size={self.vocab_size}, add_prefix_space={self.add_prefix_space})"
 
     # ----------------------------------------------------------------------------- encoding
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
+        padding: bool | str = True,
+        truncation: bool | str = True,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        add_special_tokens: bool = True,
+    ) -> Batch:
+        """Encode like transformers' tokenizers: ``tok(texts, return_tensors="pt")``.
+
+        Returns a :class:`Batch` whose keys are :attr:`model_input_names`, so
+        ``model(**tok(texts, return_tensors="pt"))`` runs. ``text`` is one string or a list
+        (``text_pair`` likewise, for pairs). ``truncation=True`` (the default, unlike
+        transformers, so that a long text cannot fail at the model) cuts each input to
+        ``max_length``, else to :attr:`model_max_length`, else to 512 tokens;
+        ``truncation=False`` keeps every token. ``padding``: ``True``/``"longest"``,
+        ``"max_length"`` or ``False``. ``return_tensors``: ``"pt"`` for ``(B, T)`` tensors,
+        ``None`` for lists (one text given as a string: its own lists, not a batch of one).
+        """
+        if return_tensors not in (None, "pt"):
+            raise TokenizerError(f"return_tensors={return_tensors!r}: minirob returns 'pt' (torch) tensors or lists (None)")
+        if truncation not in (True, False, "longest_first", "do_not_truncate"):
+            raise TokenizerError(
+                f"truncation={truncation!r}: expected True/'longest_first' or False/'do_not_truncate'"
+            )
+        single = isinstance(text, str)
+        texts = [text] if single else text
+        pairs = [text_pair] if isinstance(text_pair, str) else text_pair
+        if truncation in (True, "longest_first"):
+            max_length = max_length or self.model_max_length or DEFAULT_MODEL_MAX_LENGTH
+        elif padding != "max_length":
+            max_length = None  # transformers, too, keeps every token when truncation is off
+        tensors = return_tensors == "pt"
+        if tensors and padding is False:
+            padding = "longest"  # rows of different lengths cannot make one tensor
+        batch = self.encode_batch(texts, pairs, max_length=max_length, padding=padding,
+                                  add_special_tokens=add_special_tokens)  # fmt: skip
+        return Batch(batch.encodings, tensors=tensors, keys=self.model_input_names, single=single)
 
     def tokenize(self, text: str) -> list[str]:
         """The token strings of ``text``, without special tokens (for showing, not for models)."""
@@ -404,7 +551,7 @@ class Tokenizer:
         with self._truncation(max_length, pairs is not None, add_special_tokens):
             with self._padding(padding, max_length):
                 encodings = self._backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
-        return Batch(encodings, tensors=padding is not False)
+        return Batch(encodings, tensors=padding is not False, keys=self.model_input_names)
 
     def encode_words(self, words: Sequence[str], max_length: int | None = None) -> Encoding:
         """Encode text already split into words (a NER sentence): ``word_ids`` maps each token to
@@ -430,7 +577,7 @@ class Tokenizer:
         with self._truncation(max_length, False, True, backend):
             with self._padding(padding, max_length, backend):
                 encodings = backend.encode_batch(sentences, is_pretokenized=True)
-        return Batch(encodings, tensors=padding is not False)
+        return Batch(encodings, tensors=padding is not False, keys=self.model_input_names)
 
     # ----------------------------------------------------------------------------- decoding
 
@@ -439,7 +586,8 @@ class Tokenizer:
         ``add_prefix_space``, ``decode(encode(text).ids) == text`` for every string that does not
         spell a special token such as ``<mask>`` (those are matched as special tokens and then
         skipped; ``encode(text, add_special_tokens=False)`` with ``skip_special_tokens=False``
-        round-trips every string)."""
+        round-trips every string but one with whitespace before ``<mask>``, which the mask token
+        takes in, as roberta-base's does)."""
         ids = _as_id_list(ids)
         self._check_ids(ids)
         return self._backend.decode(ids, skip_special_tokens=skip_special_tokens)
@@ -533,7 +681,11 @@ class _Setting:
 
 
 def _special(token: str) -> tokenizers.AddedToken:
-    return tokenizers.AddedToken(token, special=True, normalized=False)
+    """A special token, matched in the text as written. ``<mask>`` also takes the space before it
+    (``lstrip``), as roberta-base's does: ``"life is <mask>."`` becomes ``life``, ``Ġis``,
+    ``<mask>``, ``.``: the model predicts the word *with* its space (``Ġhappiness``), which is
+    the token that stands in that place in running text."""
+    return tokenizers.AddedToken(token, special=True, normalized=False, lstrip=token == "<mask>")
 
 
 def _empty_byte_level_bpe(add_prefix_space: bool) -> tokenizers.Tokenizer:
@@ -552,6 +704,25 @@ def _add_roberta_post_processor(backend: tokenizers.Tokenizer, add_prefix_space:
         trim_offsets=True,
         add_prefix_space=add_prefix_space,
     )
+
+
+def _model_max_length(directory: Path) -> int | None:
+    """The longest input the model next to a tokenizer takes: ``model_max_length`` from
+    ``tokenizer_config.json`` (transformers' own record; it writes 10**30 for "unknown", which is
+    ignored), else the position table of ``config.json`` (RoBERTa: 514 rows hold 512 tokens). A
+    file that cannot be read gives ``None``: loading the model reports it, with its reasons."""
+    try:
+        saved = read_json(directory / "tokenizer_config.json").get("model_max_length")
+        if isinstance(saved, int) and not isinstance(saved, bool) and 0 < saved <= 10**7:
+            return saved
+    except (TokenizerError, AttributeError):
+        pass
+    if (directory / "config.json").is_file():
+        try:
+            return RobertaConfig.load(directory).max_sequence_length
+        except MinirobError:
+            return None
+    return None
 
 
 def _component_spec(component) -> dict | None:
@@ -588,57 +759,6 @@ def _with_prefix_space(spec: dict, add_prefix_space: bool) -> dict:
     visit(spec.get("pre_tokenizer"))
     visit(spec.get("post_processor"))
     return spec
-
-
-def read_vocab(path: str | os.PathLike) -> dict[str, int]:
-    """Read a ``{token: id}`` JSON file (``vocab.json`` / GPT-2's ``encoder.json``), checked."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingTokenizerFileError(f"vocabulary file not found: {path}")
-    try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise TokenizerError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
-    except UnicodeDecodeError as error:
-        raise TokenizerError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    if not isinstance(vocab, dict) or not vocab:
-        raise TokenizerError(f"{path}: expected a JSON object mapping tokens to ids")
-    owner: dict[int, str] = {}
-    for token, token_id in vocab.items():
-        if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
-            raise TokenizerError(f"{path}: token {token!r} has id {token_id!r}; ids must be integers >= 0")
-        if token_id in owner:
-            raise TokenizerError(f"{path}: id {token_id} is given to both {owner[token_id]!r} and {token!r}")
-        owner[token_id] = token
-    return vocab
-
-
-def read_merges(
-    path: str | os.PathLike, vocab: dict[str, int], vocab_path: str | os.PathLike = "the vocabulary"
-) -> list[tuple[str, str]]:
-    """Read a merges file (``merges.txt`` / GPT-2's ``vocab.bpe``): one ``left right`` pair per
-    line, in priority order. Both halves and their concatenation must be vocabulary tokens."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingTokenizerFileError(f"merges file not found: {path}")
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except UnicodeDecodeError as error:
-        raise TokenizerError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    merges = []
-    for number, line in enumerate(lines, start=1):
-        if (number == 1 and line.startswith("#version")) or not line.strip():
-            continue
-        parts = line.split(" ")
-        if len(parts) != 2 or not all(parts):
-            raise TokenizerError(f"{path}:{number}: expected two tokens separated by one space, got {line!r}")
-        for token in (*parts, parts[0] + parts[1]):
-            if token not in vocab:
-                raise TokenizerError(
-                    f"{path}:{number}: the merge {line!r} needs token {token!r}, which is not in {vocab_path}"
-                )
-        merges.append((parts[0], parts[1]))
-    return merges
 
 
 def _check_text(text, name: str) -> None:

