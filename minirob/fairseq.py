@@ -41,8 +41,8 @@ from torch import Tensor
 
 from .config import RobertaConfig
 from .errors import CheckpointError, ConfigError, MissingFileError
-from .safe_pickle import safe_torch_load, unwrap
 from .names import FAIRSEQ_TABLE, compile_table, name_list, printable, rename
+from .safe_pickle import safe_torch_load, unwrap
 
 logger = logging.getLogger("minirob")
 
@@ -145,7 +145,7 @@ def _normalise_legacy(state: dict[str, Tensor]) -> dict[str, Tensor]:
             prefix, param = packed.groups()
             if tensor.shape[0] % 3:
                 raise CheckpointError(
-                    f"{name} has shape {tuple(tensor.shape)}; a packed q/k/v projection needs a "
+                    f"{printable(name)} has shape {tuple(tensor.shape)}; a packed q/k/v projection needs a "
                     "first dimension divisible by 3"
                 )
             for part, chunk in zip("qkv", tensor.chunk(3, dim=0)):  # fairseq packs q, then k, v
@@ -168,12 +168,12 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
         head = heads[0]
     elif head is not None and head not in heads:
         raise CheckpointError(
-            f"no classification head {head!r} in the checkpoint (it has: {', '.join(heads) or 'none'})"
+            f"no classification head {head!r} in the checkpoint (it has: {name_list(heads) or 'none'})"
         )
     elif head is None and len(heads) > 1:
         logger.warning(
             "fairseq checkpoint has classification heads %s; none loaded (pick one with "
-            "minirob.fairseq.load_fairseq(path, head=NAME))", ", ".join(heads)
+            "minirob.fairseq.load_fairseq(path, head=NAME))", name_list(heads)
         )
     hf: dict[str, Tensor] = {}
     unknown: list[str] = []
@@ -196,12 +196,11 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
     if "roberta.embeddings.word_embeddings.weight" not in hf:
         raise CheckpointError(
             "not a fairseq RoBERTa checkpoint: no encoder.sentence_encoder.embed_tokens weight "
-            f"(first keys: {', '.join(list(state)[:3])})"
+            f"(first keys: {name_list(list(state)[:3])})"
         )
     if unknown:
         raise CheckpointError(
-            f"fairseq checkpoint has weights minirob has no place for: {', '.join(unknown[:6])}"
-            + (f" and {len(unknown) - 6} more" if len(unknown) > 6 else "")
+            f"fairseq checkpoint has weights minirob has no place for: {name_list(unknown)}"
         )
     # fairseq RoBERTa has no token types; transformers' RoBERTa has one, all zeros (as its converter)
     words = hf["roberta.embeddings.word_embeddings.weight"]
@@ -251,50 +250,85 @@ def config_from_args(args: dict[str, Any], state: dict[str, Tensor], source: str
             raise ConfigError(f"{source}: args.{flag}=True ({meaning}) is not supported by minirob")
     arch = args.get("arch")
     defaults = dict(zip(ARGS_FIELDS, ARCH_DEFAULTS.get(arch, (None,) * 4)))
-    values = {name: args.get(name, defaults[name]) for name in ARGS_FIELDS}
+    values = {name: typed_arg(args, name, int, defaults[name], source) for name in ARGS_FIELDS}
     missing = [name for name, value in values.items() if value is None]
     if missing:
         raise ConfigError(
-            f"{source}: args lack {', '.join(missing)} and arch={arch!r} is not one of "
+            f"{source}: args lack {', '.join(missing)} and arch={printable(arch)} is not one of "
             f"{', '.join(ARCH_DEFAULTS)}; pass config=RobertaConfig(...)"
         )
-    activation = args.get("activation_fn", "gelu")
+    activation = typed_arg(args, "activation_fn", str, "gelu", source)
     if activation not in ACTIVATIONS:
         raise ConfigError(
-            f"{source}: args.activation_fn={activation!r} is not one of {', '.join(ACTIVATIONS)}"
+            f"{source}: args.activation_fn={printable(activation)} is not one of "
+            f"{', '.join(ACTIVATIONS)}"
         )
-    words = state["roberta.embeddings.word_embeddings.weight"]  # (V, H)
-    positions = state["roberta.embeddings.position_embeddings.weight"]  # (max_positions + 2, H)
-    config = RobertaConfig(
-        vocab_size=words.shape[0],
-        hidden_size=values["encoder_embed_dim"],
-        num_hidden_layers=values["encoder_layers"],
-        num_attention_heads=values["encoder_attention_heads"],
-        intermediate_size=values["encoder_ffn_embed_dim"],
-        hidden_act=ACTIVATIONS[activation],
-        hidden_dropout_prob=float(args.get("dropout", 0.1)),
-        attention_probs_dropout_prob=float(args.get("attention_dropout", 0.1)),
-        max_position_embeddings=positions.shape[0],
-        type_vocab_size=1,
-        layer_norm_eps=1e-5,  # torch.nn.LayerNorm's default, which fairseq uses
-        pad_token_id=1, bos_token_id=0, eos_token_id=2,  # fairseq Dictionary's fixed ids
-        position_style="roberta",
-        model_type="roberta",
-    )
-    if "classifier.out_proj.weight" in state:
-        config.num_labels = state["classifier.out_proj.weight"].shape[0]
+    words = required_tensor(state, "roberta.embeddings.word_embeddings.weight", source)  # (V, H)
+    positions = required_tensor(state, "roberta.embeddings.position_embeddings.weight", source)
+    head = state.get("classifier.out_proj.weight")  # (labels, H)
+    try:
+        config = RobertaConfig(
+            vocab_size=words.shape[0],
+            hidden_size=values["encoder_embed_dim"],
+            num_hidden_layers=values["encoder_layers"],
+            num_attention_heads=values["encoder_attention_heads"],
+            intermediate_size=values["encoder_ffn_embed_dim"],
+            hidden_act=ACTIVATIONS[activation],
+            hidden_dropout_prob=typed_arg(args, "dropout", float, 0.1, source),
+            attention_probs_dropout_prob=typed_arg(args, "attention_dropout", float, 0.1, source),
+            max_position_embeddings=positions.shape[0],  # max_positions + 2 rows
+            type_vocab_size=1,
+            layer_norm_eps=1e-5,  # torch.nn.LayerNorm's default, which fairseq uses
+            pad_token_id=1, bos_token_id=0, eos_token_id=2,  # fairseq Dictionary's fixed ids
+            position_style="roberta",
+            model_type="roberta",
+            num_labels=head.shape[0] if head is not None else 2,
+        )
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     _check_shapes(config, args, state, source)
     return config
+
+
+# Python types a fairseq argument may have, and how an error message names them.
+_KINDS = {int: ((int,), "an integer"), float: ((int, float), "a number"), str: ((str,), "a string")}
+
+
+def typed_arg(args: dict[str, Any], name: str, kind: type, default: Any, source: str) -> Any:
+    """``args[name]`` if it has the expected type (absent: ``default``); else a ConfigError.
+
+    The args come from a pickle anyone can write: ``dropout=[0.1]`` or ``max_positions='144'``
+    must be refused here, by name, not fail later inside torch or arithmetic.
+    """
+    value = args.get(name, default)
+    types, described = _KINDS[kind]
+    if value is None or (isinstance(value, types) and not isinstance(value, bool)):
+        return kind(value) if value is not None else None
+    raise ConfigError(f"{source}: args.{name} must be {described}, got {printable(value, 60)} "
+                      f"({type(value).__name__})")
+
+
+def required_tensor(state: dict[str, Tensor], hf_name: str, source: str, rank: int = 2) -> Tensor:
+    """A tensor the config is read from, present and of the expected rank, named in fairseq terms."""
+    tensor = state.get(hf_name)
+    fairseq_name = next((f"{src}.{hf_name.rsplit('.', 1)[1]}" for src, dst in FAIRSEQ_TABLE
+                         if hf_name.rsplit(".", 1)[0] == dst), hf_name)
+    if tensor is None:
+        raise CheckpointError(f"{source}: the weights have no {fairseq_name}")
+    if tensor.dim() != rank:
+        raise CheckpointError(f"{source}: {fairseq_name} has shape {tuple(tensor.shape)}; "
+                              f"expected {rank} dimensions")
+    return tensor
 
 
 def _check_shapes(config: RobertaConfig, args: dict, state: dict[str, Tensor], source: str):
     """The args describe the model; the tensors are the model. Refuse if they disagree."""
     hidden = config.hidden_size
-    word_name = "roberta.embeddings.word_embeddings.weight"
-    if state[word_name].shape[1] != hidden:
+    words = state["roberta.embeddings.word_embeddings.weight"]
+    if words.shape[1] != hidden:
         raise ConfigError(
             f"{source}: args.encoder_embed_dim={hidden}, but the word embeddings have shape "
-            f"{tuple(state[word_name].shape)}"
+            f"{tuple(words.shape)}"
         )
     layers = {int(m.group(1)) for n in state if (m := re.match(r"roberta\.encoder\.layer\.(\d+)\.", n))}
     if layers != set(range(config.num_hidden_layers)):
@@ -302,13 +336,21 @@ def _check_shapes(config: RobertaConfig, args: dict, state: dict[str, Tensor], s
             f"{source}: args.encoder_layers={config.num_hidden_layers}, but the weights hold "
             f"layers {sorted(layers)[:3]}...{sorted(layers)[-1:]} ({len(layers)} layers)"
         )
-    up = state["roberta.encoder.layer.0.intermediate.dense.weight"]
+    for i in sorted(layers):  # every module of every layer, named as fairseq names it
+        for source_module, hf_module in FAIRSEQ_TABLE:
+            if "{i}" in hf_module:
+                hf_name = hf_module.replace("{i}", str(i)) + ".weight"
+                if hf_name not in state:
+                    missing = source_module.replace("{i}", str(i)) + ".weight"
+                    raise CheckpointError(f"{source}: the weights have no {missing} "
+                                          f"(layer {i} of {config.num_hidden_layers} is incomplete)")
+    up = required_tensor(state, "roberta.encoder.layer.0.intermediate.dense.weight", source)
     if tuple(up.shape) != (config.intermediate_size, hidden):
         raise ConfigError(
             f"{source}: args.encoder_ffn_embed_dim={config.intermediate_size}, but "
             f"layer 0 fc1.weight has shape {tuple(up.shape)}"
         )
-    max_positions = args.get("max_positions")
+    max_positions = typed_arg(args, "max_positions", int, None, source)
     if max_positions is not None and max_positions + 2 != config.max_position_embeddings:
         raise ConfigError(
             f"{source}: args.max_positions={max_positions} needs {max_positions + 2} position "

@@ -142,7 +142,7 @@ def inverse(table: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 def rename(name: str, rules: Rules) -> str | None:
     """The first rule's target for ``name``, layer number and suffix filled in; None if none match."""
     for pattern, target in rules:
-        match = pattern.match(name)
+        match = pattern.fullmatch(name)  # fullmatch: a trailing newline is not a match
         if match:
             *layer, param = match.groups()
             return target.replace("{i}", layer[0]) + "." + param if layer else f"{target}.{param}"
@@ -155,9 +155,10 @@ def family(config) -> str:
 
 
 def printable(name: object, limit: int = 120) -> str:
-    """``repr`` of a name read from a file, cut to ``limit``: newlines and ANSI escapes become
-    ``\\n`` / ``\\x1b`` so an error message cannot fake log lines or recolour a terminal."""
-    text = repr(name)
+    """A name read from a file, safe to put in a message: a plain printable string as it is, any
+    other (newlines, ANSI escapes, not a string) as its ``repr``, so an error message cannot fake
+    log lines or recolour a terminal; cut to ``limit`` characters."""
+    text = name if isinstance(name, str) and name.isprintable() else repr(name)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
