@@ -34,7 +34,7 @@ from .names import (  # noqa: F401 - re-exported: `from minirob.weights import B
     minirob_to_hf,
     printable,
 )
-from .safe_pickle import check_zip_crc
+from .safe_pickle import check_zip_crc, load_tensor_file
 
 # ------------------------------------------------------------------------------ file reading
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -83,7 +83,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
         )
     check_zip_crc(path)  # torch.load alone would not notice a flipped bit in the tensor bytes
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensor_file(path)  # never torch.load: see safe_pickle (issue 19)
+    except CheckpointError:
+        raise
     except Exception as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         culprit = next((line for line in lines if "GLOBAL" in line), None)
