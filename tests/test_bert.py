@@ -140,3 +140,21 @@ def test_bert_for_masked_lm_names_load(tmp_path):
         ours = model(ids, attention_mask=mask, token_type_ids=types)
         theirs = reference(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
     assert (ours - theirs)[mask.bool()].abs().max().item() < 1e-5
+
+
+def test_minilm_classifier_saved_by_minirob_loads_in_transformers(minilm, tmp_path):
+    """A classifier started from MiniLM (the fine-tuning recipe's start) keeps its head in
+    transformers' BertForSequenceClassification: no missing or unexpected keys, same logits."""
+    torch.manual_seed(0)
+    ours = minirob.RobertaForSequenceClassification.from_pretrained(minilm, num_labels=2).eval()
+    assert ours.load_report.newly_initialised == ["classifier.out_proj.weight",
+                                                  "classifier.out_proj.bias"]  # dense: the pooler
+    ours.save_pretrained(tmp_path)
+    theirs, info = transformers.BertForSequenceClassification.from_pretrained(
+        tmp_path, output_loading_info=True)
+    assert not any(info.values()), info
+    ids = torch.tensor([[101, 7592, 2088, 999, 102, 0], [101, 2204, 3185, 102, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        difference = (ours(ids, mask) - theirs.eval()(input_ids=ids, attention_mask=mask).logits)
+    assert difference.abs().max().item() < 1e-5
