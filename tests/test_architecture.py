@@ -220,3 +220,14 @@ def test_imports_inside_functions_count(tmp_path):
                       "from minirob import __version__, errors\nimport torch\n")
     assert imports_of("encoder", source, {"weights", "model", "errors"}) == {
         "weights", "model", "errors"}
+
+
+def test_the_concept_table_names_real_modules():
+    """docs/architecture.md's "where each concept lives" must not send a reader to a lost file."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text.split("## Where each concept lives", 1)[1].split("\n## ", 1)[0]
+    named = {name for row in section.splitlines() if row.startswith("|")
+             for name in re.findall(r"`([a-z_]+)`", row.rsplit("|", 2)[-2])}
+    assert len(named) > 10, "the concept table was not found or not parsed"
+    missing = sorted(named - set(MODULES))
+    assert not missing, "docs/architecture.md names modules that do not exist: " + ", ".join(missing)
