@@ -31,7 +31,7 @@ CHAPTERS = [
 
 # Chapters whose exercises are stubs with answers in tutorials/solutions/ (issue 16); the others
 # still carry their old pre-solved exercise and are being reworked.
-WITH_EXERCISES = ["01_attention", "02_encoder_block"]
+WITH_EXERCISES = ["01_attention", "02_encoder_block", "03_bpe"]
 
 
 def _load(name: str):

@@ -18,7 +18,13 @@
 # fast Rust `tokenizers` library), and finally load GPT-2's real vocabulary. Along the way we
 # find out why RoBERTa's tokens are full of `Ġ`.
 #
-# **Budget.** A couple of minutes on a laptop CPU (most of it is the pure-Python trainer);
+# **Exercises.** Three cells ask you to write code (text to byte symbols, tokens back to text,
+# applying merges by rank). Each holds a stub that raises `NotImplementedError`; the cell after it
+# checks your answer against `minirob` and says "not attempted yet" until you write it, or exactly
+# what differs (input, expected, got) when it is wrong. Answers:
+# `tutorials/solutions/03_bpe.py`.
+#
+# **Budget.** Under a minute on a laptop CPU (most of it is the pure-Python trainer);
 # `MINIROB_TUTORIAL_FAST=1` trains fewer merges on less text.
 
 # %%
@@ -34,6 +40,9 @@ import matplotlib.pyplot as plt
 import minirob
 from minirob import bpe, datasets
 from minirob.tokenizer import SPECIAL_TOKENS
+
+import diagrams  # tutorials/diagrams.py: boxes and arrows for the figures
+from checks import check, quote  # tutorials/checks.py: exercise checks, numbers quoted in the text
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 TRAIN_DOCUMENTS = 2 if FAST else 8  # Brown texts (about 2,000 words each) to learn merges from
@@ -61,9 +70,9 @@ print("total:", len(text), "characters,", len(text.encode("utf-8")), "bytes")
 #
 # BPE implementations store merges as text (`merges.txt` has lines like `Ġ t`), and a file full
 # of raw control bytes and spaces would be unreadable and fragile. GPT-2's trick: give every byte
-# a *visible* stand-in character. The 188 bytes that are already visible Latin-1 characters stand
-# for themselves; the remaining 68 (control codes, the space, a few others) are assigned, in
-# order, the characters from U+0100 onwards. Let us rebuild the table ourselves and compare with
+# a *visible* stand-in character. The {{visible_bytes}} bytes that are already visible Latin-1
+# characters stand for themselves; the remaining {{moved_bytes}} (control codes, the space, a few
+# others) are assigned, in order, the characters from U+0100 onwards. Let us rebuild the table ourselves and compare with
 # `minirob.bpe.bytes_to_unicode`:
 
 # %%
@@ -84,6 +93,11 @@ def byte_table_by_hand() -> dict[int, str]:
 table = byte_table_by_hand()
 assert table == bpe.bytes_to_unicode()
 print("our table == minirob.bpe.bytes_to_unicode()")
+moved = [b for b in range(256) if table[b] != chr(b)]
+quote("visible_bytes", 256 - len(moved))
+quote("moved_bytes", len(moved))
+assert table[32] == "Ġ" and ord(table[32]) == 0x100 + moved.index(32) == 0x120 and table[10] == "Ċ"
+assert "ï".encode("utf-8") == bytes([0xC3, 0xAF]) and table[0xC3] + table[0xAF] == "Ã¯"
 for b, name in [(32, "space"), (10, "newline"), (9, "tab"), (65, "'A'"), (0xC3, "first byte of 'ï'")]:
     print(f"byte {b:>3} ({name:<18}) is drawn as {table[b]!r}  (U+{ord(table[b]):04X})")
 
@@ -92,6 +106,26 @@ for b, name in [(32, "space"), (10, "newline"), (9, "tab"), (65, "'A'"), (0xC3, 
 # it is the 33rd byte to be moved: it becomes U+0100 + 32 = U+0120, which is **`Ġ`**. That is all
 # `Ġ` means: *this token starts with a space*. A newline becomes `Ċ`. And an accented letter
 # shows up as two odd-looking symbols, one per byte: `ï` is bytes `C3 AF`, drawn `Ã¯`.
+#
+# ### Exercise 1: text to byte symbols
+#
+# Write `to_byte_symbols(text)`: the string of stand-in characters for the UTF-8 bytes of `text`
+# (one character per byte, from `table`). It is what BPE starts from, before any merge. The check
+# compares with `minirob.bpe` using no merges at all, so every byte stays a token of its own.
+
+# %%
+# exercise: to_byte_symbols
+def to_byte_symbols(text: str) -> str:
+    raise NotImplementedError("encode to UTF-8, then map every byte through `table`")
+
+
+# %%
+no_merges = bpe.ByteLevelBPE({table[b]: b for b in range(256)}, [])  # 256 byte symbols, nothing glued
+check("to_byte_symbols", to_byte_symbols, [
+    (repr(t), (t,), "".join(no_merges.tokenize(t))) for t in ["Hello world", " naïve café", "tab\there\n", "🙂 1961"]
+])
+
+# %% [markdown]
 #
 # ## 3. Pre-tokenisation: pieces that merges never cross
 #
@@ -158,10 +192,15 @@ print("\nthe corpus now reads:", [" ".join(w) for w in toy_words])
 library = bpe.train(toy, vocab_size=256 + 12, min_frequency=1)  # 256 bytes + 12 merges
 assert toy_merges == sorted(library.ranks, key=library.ranks.get)
 print("our merges == minirob.bpe.train's merges")
+learned = [a + b for a, b in toy_merges]
+assert {"low", "Ġlow", "er", "est", "new", "wid"} <= set(learned)  # what the text below names
+assert learned.index("low") < learned.index("new") and learned.index("low") < learned.index("wid")
+assert "Ġnew" not in learned and ("Ġ", "new") in {p for w in toy_words for p in zip(w, w[1:])}
 
 # %% [markdown]
 # Notice what the loop discovers on its own: the stem `low` (and `Ġlow`, the same stem after a
-# space), the suffixes `er` and `est`, then the stems `new` and `wid`. Nobody told it about
+# space), the suffixes `er` and `est`, and later the stems `new` and `wid` (the cell checks that
+# these are among the merges and that `low` comes before `new` and `wid`). Nobody told it about
 # morphology; frequency alone makes the pieces line up with it. Also notice `Ġ new`: the pair
 # `Ġ` + `new` was not frequent enough to be merged within 12 steps, so the space stays a token of
 # its own there.
@@ -207,15 +246,15 @@ plt.gca().set(xlabel="merges used", ylabel="tokens per word (held-out text)",
 plt.tight_layout()
 plt.show()
 print(f"bytes only: {tokens_per_word[0]:.2f} tokens/word; with {len(merges)} merges: {tokens_per_word[-1]:.2f}")
+quote("first_merges", ", ".join(f"`{a + b}`" for a, b in merges[:3]))
 # A merge learned later can only apply after every earlier one has been applied, so using more
 # merges never makes a text longer: the curve can only go down.
 assert all(a >= b for a, b in zip(tokens_per_word, tokens_per_word[1:]))
 assert tokens_per_word[-1] < tokens_per_word[0] / (1.3 if FAST else 2)
 
 # %% [markdown]
-# The first merges (`Ġt`, `he`, `Ġthe`, ...) buy the most; later ones cover rarer and rarer
-# pairs. GPT-2 keeps going to 50,000 merges, at which point an average English word is barely more
-# than one token.
+# The first merges ({{first_merges}}, ...) buy the most; later ones cover rarer and rarer
+# pairs. GPT-2 keeps going to 50,000 merges; section 7 measures what that buys.
 #
 # ## 6. The same ids from `minirob.Tokenizer`
 #
@@ -260,6 +299,8 @@ gpt2_files = datasets.fetch("gpt2-bpe", progress=False)
 gpt2_ours = bpe.ByteLevelBPE.from_files(gpt2_files / "encoder.json", gpt2_files / "vocab.bpe")
 gpt2_tok = minirob.Tokenizer.from_gpt2_files(gpt2_files / "encoder.json", gpt2_files / "vocab.bpe")
 
+assert len(gpt2_ours.vocab) == 50_257 and len(gpt2_ours.ranks) == 50_000  # the sizes named above
+assert gpt2_ours.encode("Hello") == [15496]  # GPT-2's id for `Hello`, quoted below
 sample = held_out if FAST else held_out + [s for d in documents[200:260] for s in d.sentences]
 assert all(gpt2_tok.encode(s, add_special_tokens=False).ids == gpt2_ours.encode(s) for s in sample)
 print(f"minirob.bpe == minirob.Tokenizer with GPT-2's merges on {len(sample):,} sentences")
@@ -270,7 +311,8 @@ for s in ["Hello world!", " unbelievably", " photosynthesis", " naïve 🙂", " 
 # `Hello` is id 15496 in GPT-2's numbering. roberta-base uses the *same* merges, but fairseq
 # renumbered the tokens by frequency in RoBERTa's own data (and put `<s>`, `<pad>`, `</s>`,
 # `<unk>` first), so there `Hello` is 31414 (the first content id in transformers' roberta-base
-# integration test: `[0, 31414, 232, 328, ...]`). Same tokens, different row numbers in the
+# integration test: `[0, 31414, 232, 328, ...]`, a number cited from there, not computed
+# here). Same tokens, different row numbers in the
 # embedding table; that is why a model must always travel with its own `vocab.json`.
 #
 # How many tokens does a word cost, with 50,000 merges versus the few hundred we learned?
@@ -288,41 +330,100 @@ plt.gca().set(xlabel="tokens per piece", ylabel="share of pieces", title="held-o
 plt.legend()
 plt.tight_layout()
 plt.show()
-print(f"GPT-2 encodes {counts_gpt2[1] / len(words):.0%} of the pieces as a single token")
+quote("gpt2_single", counts_gpt2[1] / len(words), ".0%")
+quote("gpt2_per_word", sum(len(gpt2_ours.encode(s)) for s in held_out) / words_held_out, ".2f")
+quote("ours_per_word", tokens_per_word[-1], ".2f")
+quote("our_merges", len(merges), ",")
 
 # %% [markdown]
-# ## Exercise: apply the merges yourself
+# With GPT-2's 50,000 merges, {{gpt2_single}} of the held-out pieces are a single token and a word
+# costs {{gpt2_per_word}} tokens on average, against {{ours_per_word}} with our {{our_merges}}
+# merges.
+#
+# ### Exercise 2: from tokens back to text
+#
+# Decoding undoes both steps: glue the token strings together, turn every stand-in character back
+# into its byte (invert `table`), and decode the bytes as UTF-8. Write `decode_tokens(tokens)`;
+# the check feeds it GPT-2's tokens for a few strings and expects the strings back, exactly.
+
+# %%
+# exercise: decode_tokens
+def decode_tokens(tokens: list[str]) -> str:
+    raise NotImplementedError("join, map each character back to its byte, decode UTF-8")
+
+
+# %%
+check("decode_tokens", decode_tokens, [
+    (f"the GPT-2 tokens of {t!r}: {gpt2_ours.tokenize(t)}", (gpt2_ours.tokenize(t),), t)
+    for t in ["Hello world!", " naïve café 🙂", "tab\tand newline\n", held_out[0]]
+])
+
+# %% [markdown]
+# ## 8. Applying the merges: the merge tree
 #
 # Encoding a piece with a trained vocabulary replays the merges by **rank**, not in text order:
 # look at every adjacent pair, take the one whose merge was learned *earliest*, glue it
-# (everywhere in the piece), and repeat until no adjacent pair is in the merge list. Write
-# `encode_piece(piece, ranks)` (with `ranks` mapping a pair to its position in `merges.txt`)
-# returning the tuple of symbols; the check compares it with `minirob.bpe` on thousands of
-# distinct Brown pieces, with GPT-2's merges.
+# (everywhere in the piece), and repeat until no adjacent pair is in the merge list.
+# `ByteLevelBPE.merge_steps` records each step; drawn as a tree (bytes at the bottom, one level
+# per step, each new symbol above the two it glued, labelled with its merge's rank), it shows how
+# a word is built, with our toy merges and with GPT-2's (rank 0 = the merge learned first).
 
 # %%
-def encode_piece(piece: str, ranks: dict[tuple[str, str], int]) -> tuple[str, ...]:
-    symbols = list(piece)
-    while len(symbols) > 1:
-        candidates = [(ranks[p], i) for i, p in enumerate(zip(symbols, symbols[1:])) if p in ranks]
-        if not candidates:
-            break
-        best = tuple(symbols[min(candidates)[1]:min(candidates)[1] + 2])
-        i, out = 0, []
-        while i < len(symbols):
-            if tuple(symbols[i:i + 2]) == best:
-                out.append(best[0] + best[1])
+def draw_merge_tree(ax, model, piece, title):
+    steps = model.merge_steps(piece)  # [(None, bytes), (pair, symbols after it), ...]
+    nodes = [(symbol, float(i), 0) for i, symbol in enumerate(steps[0][1])]  # (text, x, level)
+    for text, x, _ in nodes:
+        diagrams.box(ax, x, 0, text, width=0.7, height=0.5, colour="#dbe9f6", size=9)
+    for level, (pair, symbols) in enumerate(steps[1:], start=1):
+        merged, i = [], 0
+        while i < len(nodes):
+            if i + 1 < len(nodes) and (nodes[i][0], nodes[i + 1][0]) == pair:
+                left, right = nodes[i], nodes[i + 1]
+                parent = (pair[0] + pair[1], (left[1] + right[1]) / 2, level)
+                for child in (left, right):
+                    ax.plot([child[1], parent[1]], [child[2] + 0.28, parent[2] - 0.28], color="gray", lw=1)
+                width = 0.35 + 0.17 * len(parent[0])
+                diagrams.box(ax, parent[1], level, parent[0], width=width, height=0.5, colour="#d5ecd4", size=9)
+                ax.text(parent[1] + width / 2 + 0.1, level, f"#{model.ranks[pair]}", fontsize=7, va="center")
+                merged.append(parent)
                 i += 2
             else:
-                out.append(symbols[i])
+                merged.append(nodes[i])
                 i += 1
-        symbols = out
-    return tuple(symbols)
+        nodes = merged
+        assert tuple(n[0] for n in nodes) == symbols  # the tree's top row is what merge_steps says
+    ax.set(xlim=(-0.8, len(piece) + 0.6), ylim=(-0.6, len(steps) - 0.4))
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [2, 3]})
+draw_merge_tree(ax1, library, "Ġlowest", "toy merges (section 4): ' lowest'")
+draw_merge_tree(ax2, gpt2_ours, "Ġunbelievably", "GPT-2's merges: ' unbelievably'")
+plt.tight_layout()
+plt.show()
+print("GPT-2:", [" ".join(symbols) for _, symbols in gpt2_ours.merge_steps("Ġunbelievably")])
+
+# %% [markdown]
+# ### Exercise 3: apply the merges yourself
+#
+# Write `encode_piece(piece, ranks)` (with `ranks` mapping a pair to its position in
+# `merges.txt`, like `gpt2_ours.ranks`) returning the tuple of final symbols: the top row of the
+# tree. Careful with a pair that occurs twice, and with overlaps: with the merge `a a`, the piece
+# `a a a` becomes `aa a` (glue left to right). The check compares it with `minirob.bpe` on the word
+# of the tree and then on hundreds of distinct Brown pieces (thousands at the default budget),
+# with GPT-2's merges.
+
+# %%
+# exercise: encode_piece
+def encode_piece(piece: str, ranks: dict[tuple[str, str], int]) -> tuple[str, ...]:
+    raise NotImplementedError("repeat: merge the adjacent pair of lowest rank, until none is in ranks")
 
 
 # %%
 distinct = sorted({p for d in documents[::25] for s in d.sentences for p in bpe.pretokenize(s)})
 distinct = distinct[:500] if FAST else distinct
-wrong = [p for p in distinct if encode_piece(p, gpt2_ours.ranks) != gpt2_ours.bpe(p)]
-assert not wrong, f"differs on {len(wrong)} pieces, e.g. {wrong[:5]}"
-print(f"encode_piece agrees with minirob.bpe on all {len(distinct):,} pieces")
+check("encode_piece", lambda pieces: {p: encode_piece(p, gpt2_ours.ranks) for p in pieces}, [
+    ("'Ġunbelievably' (the tree above)", (["Ġunbelievably"],), {"Ġunbelievably": gpt2_ours.bpe("Ġunbelievably")}),
+    (f"{len(distinct):,} distinct Brown pieces", (distinct,), {p: gpt2_ours.bpe(p) for p in distinct}),
+])
