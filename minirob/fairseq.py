@@ -202,8 +202,8 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
         raise CheckpointError(
             f"fairseq checkpoint has weights minirob has no place for: {name_list(unknown)}"
         )
+    words = required_tensor(hf, "roberta.embeddings.word_embeddings.weight", "")  # (V, H)
     # fairseq RoBERTa has no token types; transformers' RoBERTa has one, all zeros (as its converter)
-    words = hf["roberta.embeddings.word_embeddings.weight"]
     hf["roberta.embeddings.token_type_embeddings.weight"] = torch.zeros(1, words.shape[1])
     if "lm_head.bias" in hf:  # transformers names the tied decoder too; its converter fills both
         hf["lm_head.decoder.weight"] = words
@@ -214,8 +214,8 @@ def fairseq_to_hf(state: dict[str, Tensor], head: str | None = None) -> tuple[di
 def _check_tied(state: dict[str, Tensor]) -> None:
     decoder = state.get("encoder.lm_head.weight")
     words = state.get("encoder.sentence_encoder.embed_tokens.weight")
-    if decoder is None or words is None:
-        return
+    if decoder is None or words is None or words.dim() != 2:
+        return  # absent or misshapen: refused by name when the config is read
     if decoder.shape != words.shape or not torch.equal(decoder, words):
         raise CheckpointError(
             "encoder.lm_head.weight differs from the word embeddings (trained with "
@@ -254,13 +254,13 @@ def config_from_args(args: dict[str, Any], state: dict[str, Tensor], source: str
     missing = [name for name, value in values.items() if value is None]
     if missing:
         raise ConfigError(
-            f"{source}: args lack {', '.join(missing)} and arch={printable(arch)} is not one of "
+            f"{source}: args lack {', '.join(missing)} and arch={arch!r:.60} is not one of "
             f"{', '.join(ARCH_DEFAULTS)}; pass config=RobertaConfig(...)"
         )
     activation = typed_arg(args, "activation_fn", str, "gelu", source)
     if activation not in ACTIVATIONS:
         raise ConfigError(
-            f"{source}: args.activation_fn={printable(activation)} is not one of "
+            f"{source}: args.activation_fn={activation!r:.60} is not one of "
             f"{', '.join(ACTIVATIONS)}"
         )
     words = required_tensor(state, "roberta.embeddings.word_embeddings.weight", source)  # (V, H)
@@ -304,7 +304,7 @@ def typed_arg(args: dict[str, Any], name: str, kind: type, default: Any, source:
     types, described = _KINDS[kind]
     if value is None or (isinstance(value, types) and not isinstance(value, bool)):
         return kind(value) if value is not None else None
-    raise ConfigError(f"{source}: args.{name} must be {described}, got {printable(value, 60)} "
+    raise ConfigError(f"{source}: args.{name} must be {described}, got {value!r:.60} "
                       f"({type(value).__name__})")
 
 
@@ -313,10 +313,11 @@ def required_tensor(state: dict[str, Tensor], hf_name: str, source: str, rank: i
     tensor = state.get(hf_name)
     fairseq_name = next((f"{src}.{hf_name.rsplit('.', 1)[1]}" for src, dst in FAIRSEQ_TABLE
                          if hf_name.rsplit(".", 1)[0] == dst), hf_name)
+    where = f"{source}: " if source else ""  # without a source, the caller adds the file
     if tensor is None:
-        raise CheckpointError(f"{source}: the weights have no {fairseq_name}")
+        raise CheckpointError(f"{where}the weights have no {fairseq_name}")
     if tensor.dim() != rank:
-        raise CheckpointError(f"{source}: {fairseq_name} has shape {tuple(tensor.shape)}; "
+        raise CheckpointError(f"{where}{fairseq_name} has shape {tuple(tensor.shape)}; "
                               f"expected {rank} dimensions")
     return tensor
 
