@@ -12,6 +12,7 @@ scores masked-token accuracy on the held-out validation documents. Speed is meas
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -22,7 +23,8 @@ import torch
 
 from minirob.data import SpecialIds, MaskedBlocks
 from minirob.masking import MaskingConfig
-from minirob.pretrain import PretrainRecipe, mlm_loss, prepare, pretrain
+from minirob.pretrain import PretrainRecipe, mlm_loss, prepare, pretrain, recipe_loop
+from minirob.train import TrainConfig
 
 CACHE = Path("/tmp/minirob_search")
 
@@ -36,7 +38,8 @@ def prepared(max_length: int, vocab_size: int = 8192):
         blocks = torch.load(folder / "blocks.pt")
         return Tokenizer.from_pretrained(folder), blocks["train"], blocks["valid"]
     tokenizer, train_blocks, valid_blocks = prepare(
-        PretrainRecipe(max_length=max_length, vocab_size=vocab_size, progress=False)
+        PretrainRecipe(max_length=max_length, vocab_size=vocab_size,
+                       train=dataclasses.replace(recipe_loop(), progress=False))
     )
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(folder)
@@ -57,19 +60,20 @@ def trial(name: str, settings: dict, tokens: int) -> dict:
     mask_keys = {"probability", "rule", "whole_word", "mask_fraction", "random_fraction"}
     overrides = {k: v for k, v in settings.items() if k in model_keys}
     masking = MaskingConfig(**{k: v for k, v in settings.items() if k in mask_keys})
-    recipe_keys = {k: v for k, v in settings.items() if k not in model_keys | mask_keys}
-    recipe = PretrainRecipe(out_dir=str(CACHE / "runs" / name), model_overrides=overrides,
-                            masking=masking, minutes=None, progress=False, checkpoint_every=0,
-                            **recipe_keys)
+    loop_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    recipe_keys = {k: v for k, v in settings.items() if k not in model_keys | mask_keys | loop_keys}
+    recipe = PretrainRecipe(model_overrides=overrides, masking=masking, **recipe_keys)
+    max_steps = max(1, tokens // (recipe.batch_size * recipe.max_length))
+    recipe.train = dataclasses.replace(
+        recipe_loop(), out_dir=str(CACHE / "runs" / name), minutes=None, progress=False, checkpoint_every=0,
+        max_steps=max_steps, eval_every=max(1, max_steps // 4),  # a curve: 4 points on 256 held-out blocks
+        **{k: v for k, v in settings.items() if k in loop_keys})
     data = prepared(recipe.max_length, recipe.vocab_size)
-    tokens_per_step = recipe.batch_size * recipe.max_length
-    recipe.max_steps = max(1, tokens // tokens_per_step)
-    recipe.eval_every = max(1, recipe.max_steps // 4)  # a curve: 4 points on 256 held-out blocks
     recipe.eval_blocks = 256
-    shutil.rmtree(recipe.out_dir, ignore_errors=True)
+    shutil.rmtree(recipe.train.out_dir, ignore_errors=True)
     start = time.time()
     result = pretrain(recipe, prepared=data)
-    row = {"name": name, **settings, "tokens": tokens, "steps": recipe.max_steps,
+    row = {"name": name, **settings, "tokens": tokens, "steps": recipe.train.max_steps,
            "accuracy": round(result.metrics["accuracy"], 4), "loss": round(result.metrics["loss"], 3),
            "seconds": round(time.time() - start)}
     with open(CACHE / "results.jsonl", "a") as handle:

@@ -21,6 +21,7 @@ therefore get the same machine conditions and the same amount of their own compu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from minirob.data import MaskedBlocks, SpecialIds, fixed_masked_batches
 from minirob.model import RobertaForMaskedLM
-from minirob.pretrain import PretrainRecipe, mlm_loss, prepare
+from minirob.pretrain import PretrainRecipe, mlm_loss, prepare, recipe_loop
 from minirob.train import (
     TrainConfig,
     bf16_supported,
@@ -67,14 +68,14 @@ class Trainee:
                  train: TrainConfig, device: torch.device, bf16: bool):
         self.name, self.model, self.batches, self.device, self.bf16 = name, model, batches, device, bf16
         self.recipe, self.train = recipe, train
-        self.optimizer = torch.optim.AdamW(parameter_groups(model, recipe.weight_decay),
-                                           lr=recipe.lr, betas=train.betas, eps=train.eps)
+        self.optimizer = torch.optim.AdamW(parameter_groups(model, recipe.train.weight_decay),
+                                           lr=recipe.train.lr, betas=train.betas, eps=train.eps)
         self.clock, self.step_count, self.losses = 0.0, 0, []
 
     def step(self, budget: float) -> None:
         start = time.perf_counter()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.recipe.lr * lr_factor(min(1.0, self.clock / budget), self.recipe.warmup)
+            group["lr"] = self.recipe.train.lr * lr_factor(min(1.0, self.clock / budget), self.recipe.train.warmup)
         batch = to_device(next(self.batches), self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             loss, _ = LOSSES[self.name](self.model, batch)
@@ -100,7 +101,7 @@ def time_to_quality(minutes: float, device: torch.device, toy: bool = False,
         raise SystemExit("the quality section needs real data; scale it with --minutes instead")
     started = {"utc": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "loadavg": os.getloadavg()[0]}
     wall = time.perf_counter()
-    recipe = PretrainRecipe(minutes=minutes, seed=seed, progress=progress)
+    recipe = PretrainRecipe(train=dataclasses.replace(recipe_loop(), minutes=minutes, seed=seed, progress=progress))
     train = TrainConfig(minutes=minutes)  # only its optimiser numbers are read here
     tokenizer, train_blocks, valid_blocks = prepare(recipe)
     special = SpecialIds.from_tokenizer(tokenizer)
@@ -144,7 +145,7 @@ def time_to_quality(minutes: float, device: torch.device, toy: bool = False,
     return {
         "description": (
             f"minirob pretrain recipe on Brown ({len(train_blocks)} training blocks of "
-            f"{recipe.max_length}, batch {recipe.batch_size}, {precision}, lr {recipe.lr:g}, "
+            f"{recipe.max_length}, batch {recipe.batch_size}, {precision}, lr {recipe.train.lr:g}, "
             f"{config.num_hidden_layers} layers x {config.hidden_size} wide, "
             f"{config.num_attention_heads} heads, vocab {config.vocab_size}); both models start "
             "from the same plain N(0, 0.02) weights and see the same "

@@ -17,10 +17,10 @@ model.safetensors, vocab.json, merges.txt), plus the run's metrics, curves and c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,10 @@ from .data import (
 from .errors import ConfigError, DataError
 from .masking import MaskingConfig
 from .model import RobertaForMaskedLM
-from .train import TrainConfig, TrainResult, distributed, evaluate_batches, setup_distributed, train
+from .distributed import setup_distributed
+from .run_lock import RunLock
+from .run_state import RESUMABLE_CHANGES
+from .train import TrainConfig, TrainResult, evaluate_batches, train
 
 PRESETS = ("tiny", "base", "large")
 
@@ -61,11 +64,22 @@ TINY_PRETRAIN = dict(
 )
 
 
+def recipe_loop() -> TrainConfig:
+    """The published recipe's loop settings; every other TrainConfig field keeps its default."""
+    # checkpoint_every 1000: ~30 s of the tiny recipe on 2 cores (Ctrl-C also saves).
+    # eval_every 0 here means "the recipe chooses": see PretrainRecipe.loop_config.
+    return TrainConfig(out_dir="runs/tiny", lr=3e-3, minutes=10.0, checkpoint_every=1000)
+
+
 @dataclass
 class PretrainRecipe:
-    """Every choice of a pretraining run (the command line's options map onto these fields)."""
+    """Every choice of a pretraining run (the command line's options map onto these fields).
 
-    out_dir: str = "runs/tiny"
+    ``train`` is the loop's configuration (out_dir, lr, warmup, budget, seed, ...): the recipe
+    holds a :class:`TrainConfig` rather than copying its fields. ``train.seed`` also seeds the
+    data split, the model's initial weights and the masks.
+    """
+
     corpus: str = "brown"  # "brown", or "files" with ``files``
     files: list[str] = field(default_factory=list)
     preset: str = "tiny"
@@ -73,20 +87,8 @@ class PretrainRecipe:
     vocab_size: int = 8192
     max_length: int = 32  # tokens per block, <s> and </s> included (short blocks: see search)
     batch_size: int = 64  # blocks per optimiser step (per process); 64 beat 32 at equal time
-    lr: float = 3e-3
-    warmup: float = 0.05
-    weight_decay: float = 0.01
-    minutes: float | None = 10.0
-    max_steps: int | None = None
     masking: MaskingConfig = field(default_factory=MaskingConfig)
-    bf16: str = "auto"
-    accumulation: int = 1
-    eval_every: int = 0  # 0: 8 evaluations over a --steps run, every 1000 steps over a --minutes run
     eval_blocks: int = 256  # validation blocks scored at periodic evaluations (all at the end)
-    checkpoint_every: int = 1000  # ~30 s of the tiny recipe on 2 cores; Ctrl-C also saves
-    # How the learned position table starts: "normal" (N(0, 0.02), like every other weight) or
-    # "sinusoidal" (the fixed encodings of Vaswani et al. 2017, scaled by position_init_scale, as a
-    # starting point that training then adjusts). Same parameter, same layout: only the init differs.
     # Start the MLM head's output bias at the log-frequencies of the training tokens, so the model
     # predicts the unigram distribution from step 0 instead of spending hundreds of steps learning
     # it (the bias is a free parameter of the head; only its starting value changes).
@@ -94,10 +96,22 @@ class PretrainRecipe:
     # Continue from this model and its tokenizer instead of a fresh one (domain- or task-adaptive
     # pretraining: Gururangan et al., 2020); the model's shape then comes from its config.json.
     init_from: str | None = None
+    # How the learned position table starts: "normal" (N(0, 0.02), like every other weight) or
+    # "sinusoidal" (the fixed encodings of Vaswani et al. 2017, scaled by position_init_scale, as a
+    # starting point that training then adjusts). Same parameter, same layout: only the init differs.
     position_init: str = "normal"
     position_init_scale: float = 1.0
-    seed: int = 0
-    progress: bool = True
+    train: TrainConfig = field(default_factory=recipe_loop)
+
+    def loop_config(self) -> TrainConfig:
+        """``train`` with ``eval_every`` 0 resolved: 8 evaluations over a step budget, every 1000
+        steps over a clock budget. (A periodic evaluation of 256 blocks costs about as much as 12
+        training steps of the tiny recipe: every 100 steps took 16% of a 10-minute budget,
+        benchmarks/pretrain_search.md.)"""
+        every = self.train.eval_every
+        if not every:
+            every = max(25, self.train.max_steps // 8) if self.train.max_steps else 1000
+        return dataclasses.replace(self.train, eval_every=every)
 
     def model_config(self, vocab_size: int) -> RobertaConfig:
         if self.preset not in PRESETS:
@@ -177,7 +191,7 @@ def load_corpus(recipe: PretrainRecipe) -> tuple[list[Document], list[Document]]
     if recipe.corpus == "brown":
         from .datasets import load_brown, split_brown
 
-        splits = split_brown(load_brown(progress=recipe.progress), seed=0)
+        splits = split_brown(load_brown(progress=recipe.train.progress), seed=0)
         convert = lambda docs: [Document(d.id, d.sentences) for d in docs]  # noqa: E731
         return convert(splits.train), convert(splits.validation)
     if recipe.corpus == "files":
@@ -186,7 +200,7 @@ def load_corpus(recipe: PretrainRecipe) -> tuple[list[Document], list[Document]]
         documents = read_text_documents(recipe.files)
         if not documents:
             raise DataError(f"the corpus is empty: no text in {', '.join(map(str, recipe.files))}")
-        return split_documents(documents, validation=0.05, seed=recipe.seed)
+        return split_documents(documents, validation=0.05, seed=recipe.train.seed)
     raise ConfigError(f"--corpus {recipe.corpus!r} is not one of brown, files")
 
 
@@ -206,27 +220,14 @@ def prepare(recipe: PretrainRecipe, tokenizer=None):
 
 
 def _recipe_record(recipe: PretrainRecipe) -> dict:
+    """The recipe as run.json records it and the resume fingerprint compares it (no budgets)."""
     record = dataclasses.asdict(recipe)
-    for key in ("out_dir", "progress", "minutes", "max_steps", "eval_every", "checkpoint_every"):
-        record.pop(key)
+    record["train"] = {k: v for k, v in record["train"].items() if k not in RESUMABLE_CHANGES}
     return record
 
 
-def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> TrainResult:
-    """Run the whole recipe; the final model and tokenizer are written to ``recipe.out_dir``.
-
-    ``prepared``: an already built ``(tokenizer, train_blocks, valid_blocks)`` (tests, searches).
-    """
-    rank, world = setup_distributed()
-    out_dir = Path(recipe.out_dir)
-    if prepared is None:
-        from .tokenizer import Tokenizer
-
-        # A resumed run keeps its own tokenizer (not a retrained one), a continued one its model's.
-        source = out_dir if resume and (out_dir / "vocab.json").exists() else recipe.init_from
-        prepared = prepare(recipe, tokenizer=Tokenizer.from_pretrained(source) if source else None)
-    tokenizer, train_blocks, valid_blocks = prepared
-    special = SpecialIds.from_tokenizer(tokenizer)
+def build_model(recipe: PretrainRecipe, tokenizer, train_blocks: torch.Tensor, special: SpecialIds) -> RobertaForMaskedLM:
+    """A fresh model of the recipe's shape (or the ``init_from`` one), checked against the data."""
     start = RobertaForMaskedLM.from_pretrained(recipe.init_from) if recipe.init_from else None
     config = start.config if start is not None else recipe.model_config(tokenizer.vocab_size)
     if recipe.max_length > config.max_sequence_length:
@@ -240,65 +241,64 @@ def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> Tra
             f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
             f"{config.vocab_size}"
         )
-    torch.manual_seed(recipe.seed)  # the same initial weights on every process
+    torch.manual_seed(recipe.train.seed)  # the same initial weights on every process
     if start is not None:
-        model = start  # its trained weights, output bias included
-    else:
-        model = RobertaForMaskedLM(config)
-        init_positions(model, recipe.position_init, recipe.position_init_scale)
-        if recipe.unigram_bias:
-            init_unigram_bias(model, train_blocks, special)
+        return start  # its trained weights, output bias included
+    model = RobertaForMaskedLM(config)
+    init_positions(model, recipe.position_init, recipe.position_init_scale)
+    if recipe.unigram_bias:
+        init_unigram_bias(model, train_blocks, special)
+    return model
 
-    batches = MaskedBlocks(train_blocks, recipe.batch_size, special, recipe.masking,
-                           seed=recipe.seed, rank=rank, world_size=world)
-    eval_small = fixed_masked_batches(valid_blocks, special, masking=recipe.masking, limit=recipe.eval_blocks)
-    eval_full = fixed_masked_batches(valid_blocks, special, masking=recipe.masking)
-    eval_every = recipe.eval_every
-    if not eval_every:
-        # A periodic evaluation of 256 blocks costs about as much as 12 training steps of the tiny
-        # recipe: every 100 steps took 16% of a 10-minute budget (benchmarks/pretrain_search.md).
-        eval_every = max(25, recipe.max_steps // 8) if recipe.max_steps else 1000
-    train_config = TrainConfig(
-        out_dir=str(out_dir),
-        lr=recipe.lr,
-        warmup=recipe.warmup,
-        weight_decay=recipe.weight_decay,
-        minutes=recipe.minutes,
-        max_steps=recipe.max_steps,
-        accumulation=recipe.accumulation,
-        bf16=recipe.bf16,
-        eval_every=eval_every,
-        checkpoint_every=recipe.checkpoint_every,
-        seed=recipe.seed,
-        progress=recipe.progress,
-    )
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(out_dir)
-    state = {"final": False}
 
-    def evaluate(m):
-        return evaluate_batches(m, mlm_loss, eval_full if state["final"] else eval_small)
+def pretrain(recipe: PretrainRecipe, resume: bool = False, prepared=None) -> TrainResult:
+    """Run the whole recipe; the final model and tokenizer are written to ``recipe.train.out_dir``.
 
-    run_info = {
-        "recipe": _recipe_record(recipe),
-        "model_config": config.to_hf_dict(),
-        "data": {
-            "train_blocks": len(train_blocks),
-            "validation_blocks": len(valid_blocks),
-            "train_tokens": int((train_blocks != special.pad).sum()),
-        },
-    }
-    result = train(model, mlm_loss, batches, train_config, evaluate=evaluate, resume=resume,
-                   run_info=run_info)
-    if rank == 0:
-        state["final"] = True
-        final = evaluate_batches(model, mlm_loss, eval_full)
-        final["step"] = result.step
-        final["elapsed"] = result.elapsed
-        (out_dir / "final_eval.json").write_text(json.dumps(final, indent=2))
-        with open(out_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps({"split": "eval_full", **final}) + "\n")
-        model.save_pretrained(out_dir)
-        result.metrics = final
+    ``prepared``: an already built ``(tokenizer, train_blocks, valid_blocks)`` (tests, searches).
+    The run directory is locked for the whole recipe (one writer: :mod:`minirob.run_lock`).
+    """
+    rank, world = setup_distributed()
+    out_dir = Path(recipe.train.out_dir)
+    with RunLock(out_dir) if rank == 0 else contextlib.nullcontext():
+        if prepared is None:
+            from .tokenizer import Tokenizer
+
+            # A resumed run keeps its own tokenizer (not a retrained one), a continued one its model's.
+            source = out_dir if resume and (out_dir / "vocab.json").exists() else recipe.init_from
+            prepared = prepare(recipe, tokenizer=Tokenizer.from_pretrained(source) if source else None)
+        tokenizer, train_blocks, valid_blocks = prepared
+        special = SpecialIds.from_tokenizer(tokenizer)
+        model = build_model(recipe, tokenizer, train_blocks, special)
+        batches = MaskedBlocks(train_blocks, recipe.batch_size, special, recipe.masking,
+                               seed=recipe.train.seed, rank=rank, world_size=world)
+        eval_small = fixed_masked_batches(valid_blocks, special, masking=recipe.masking, limit=recipe.eval_blocks)
+        eval_full = fixed_masked_batches(valid_blocks, special, masking=recipe.masking)
+        if rank == 0:
+            tokenizer.save(out_dir)
+        run_info = {
+            "recipe": _recipe_record(recipe),
+            "model_config": model.config.to_hf_dict(),
+            "data": {
+                "train_blocks": len(train_blocks),
+                "validation_blocks": len(valid_blocks),
+                "train_tokens": int((train_blocks != special.pad).sum()),
+            },
+        }
+        result = train(model, mlm_loss, batches, recipe.loop_config(),
+                       evaluate=lambda m: evaluate_batches(m, mlm_loss, eval_small), resume=resume,
+                       run_info=run_info)
+        if rank == 0:
+            result.metrics = final_evaluation(model, eval_full, result, out_dir)
     return result
+
+
+def final_evaluation(model: RobertaForMaskedLM, batches: list, result: TrainResult, out_dir: Path) -> dict:
+    """Score every validation block; write final_eval.json, the last metrics line and the model."""
+    final = evaluate_batches(model, mlm_loss, batches)
+    final["step"] = result.step
+    final["elapsed"] = result.elapsed
+    (out_dir / "final_eval.json").write_text(json.dumps(final, indent=2))
+    with open(out_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"split": "eval_full", **final}) + "\n")
+    model.save_pretrained(out_dir)
+    return final

@@ -25,9 +25,10 @@ MODEL = {"num_hidden_layers": 1, "hidden_size": 16, "num_attention_heads": 2, "i
 
 def recipe(tmp_path, name: str, seed: int = 0) -> PretrainRecipe:
     return PretrainRecipe(
-        out_dir=str(tmp_path / name), corpus="files", files=[str(tmp_path / "corpus.txt")],
-        model_overrides=MODEL, vocab_size=300, max_length=32, batch_size=8, minutes=None,
-        max_steps=6, eval_every=3, checkpoint_every=3, bf16="off", seed=seed, progress=False,
+        corpus="files", files=[str(tmp_path / "corpus.txt")], model_overrides=MODEL, vocab_size=300,
+        max_length=32, batch_size=8,
+        train=TrainConfig(out_dir=str(tmp_path / name), lr=3e-3, minutes=None, max_steps=6, eval_every=3,
+                          checkpoint_every=3, bf16="off", seed=seed, progress=False),
     )
 
 
@@ -82,7 +83,7 @@ def test_every_step_loss_is_repeatable(runs, tmp_path):
 
 def test_pretraining_run_directory_records_seed_config_and_versions(runs):
     info = json.loads((runs / "other-seed" / "run.json").read_text())
-    assert info["seed"] == 1 and info["train_config"]["seed"] == 1 and info["recipe"]["seed"] == 1
+    assert info["seed"] == 1 and info["train_config"]["seed"] == 1 and info["recipe"]["train"]["seed"] == 1
     assert info["model_config"]["hidden_size"] == 16 and info["model_config"]["vocab_size"] > 0
     assert info["versions"]["torch"] == torch.__version__
     assert {"minirob", "numpy", "python", "platform"} <= set(info["versions"])
