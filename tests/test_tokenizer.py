@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from tokenizers import AddedToken
 from transformers import AutoTokenizer, RobertaTokenizerFast
 
-from minirob import Tokenizer
+from minirob import RobertaConfig, RobertaForMaskedLM, Tokenizer
+from minirob.bpe import ByteLevelBPE
 from minirob.cli import main as cli_main
 from minirob.datasets import fetch, load_brown
 from minirob.errors import MinirobError, TokenizerError
@@ -454,6 +455,171 @@ def test_max_length_too_small(gpt2_pair):
         ours.encode("Hello", max_length=3.0)
     # A failed call leaves no truncation behind.
     assert len(ours.encode("Hello world again")) == 5
+
+
+# ------------------------------------------------------------------------ transformers' conventions
+
+# transformers' own fill-mask test for roberta-base reads the mask at index 6 of this sentence
+# (<s> The Ġgoal Ġof Ġlife Ġis <mask> . </s>): the mask takes the space before it.
+GOAL = "The goal of life is <mask>."
+MASK_SENTENCES = [GOAL, "Paris is the <mask> of France.", "<mask> starts here", "two  <mask>  spaces",
+                  "tab\t<mask>", "new\n<mask> line", "a<mask>b", "<mask><mask> and <mask>.", "no mask at all"]
+
+
+def test_mask_takes_the_space_before_it_in_every_tokenizer(gpt2_pair, trained_pair, gpt2_files, tmp_path):
+    """Trained, from vocab.json + merges.txt, from GPT-2's files: <mask> at index 6 of the published
+    example, and ids equal to RobertaTokenizerFast's (mask lstrip, as roberta-base's files say)."""
+    trained, trained_ref, _, _ = trained_pair
+    gpt2, gpt2_ref, _, _ = gpt2_pair
+    saved = trained.save(tmp_path / "saved")
+    (saved / "tokenizer.json").unlink()  # reload from vocab.json + merges.txt alone
+    from_files = Tokenizer.from_pretrained(saved)
+    for ours, ref in [(trained, trained_ref), (from_files, trained_ref), (gpt2, gpt2_ref)]:
+        encoding = ours.encode(GOAL)
+        words_before = ours.encode("The goal of life is", add_special_tokens=False).ids
+        assert encoding.ids.index(ours.mask_token_id) == 1 + len(words_before)  # no lone "Ġ" first
+        at = encoding.ids.index(ours.mask_token_id)
+        assert encoding.offsets[at] == (GOAL.index("<mask>"), GOAL.index("<mask>") + 6)
+        for text in MASK_SENTENCES:
+            assert ours.encode(text).ids == ref(text)["input_ids"], text
+        assert ours(MASK_SENTENCES)["input_ids"] == ref(MASK_SENTENCES, padding=True)["input_ids"]
+    assert gpt2.encode(GOAL).ids.index(gpt2.mask_token_id) == 6  # GPT-2's (roberta-base's) merges
+
+
+def tiny_model_for(tokenizer, max_position_embeddings=130):
+    config = RobertaConfig.tiny(vocab_size=tokenizer.vocab_size, max_position_embeddings=max_position_embeddings)
+    torch.manual_seed(0)
+    return RobertaForMaskedLM(config).eval(), config
+
+
+def test_call_gives_a_batch_the_model_takes(trained_pair):
+    """tok(texts, padding=True, truncation=True, return_tensors="pt") -> model(**batch) runs; the
+    keys are the model's inputs only, the per-token extras stay readable by name."""
+    tok, ref, _, _ = trained_pair
+    model, _ = tiny_model_for(tok)
+    texts = ["A short one.", "A somewhat longer sentence, with a comma."]
+    batch = tok(texts, padding=True, truncation=True, max_length=None, return_tensors="pt")
+    assert list(batch) == ["input_ids", "attention_mask"]
+    expected = ref(texts, padding=True, truncation=True, return_tensors="pt")
+    assert torch.equal(batch["input_ids"], expected["input_ids"])
+    assert torch.equal(batch["attention_mask"], expected["attention_mask"])
+    assert batch.word_ids[0][1] == 0 and len(batch["offsets"]) == 2  # extras by name
+    with torch.no_grad():
+        logits = model(**batch)
+    assert logits.shape == (2, batch["input_ids"].shape[1], tok.vocab_size)
+    assert batch.to("cpu") is batch
+    # One text as a string: lists of that text (transformers' shape), or a (1, T) tensor.
+    single = tok("A short one.")
+    assert single["input_ids"] == ref("A short one.")["input_ids"]
+    assert tok("A short one.", return_tensors="pt")["input_ids"].shape == (1, len(single["input_ids"]))
+    with pytest.raises(TokenizerError, match="return_tensors='np'"):
+        tok("x", return_tensors="np")
+
+
+def test_call_adds_token_type_ids_for_bert_tokenizers():
+    """A BERT-style tokenizer (MiniLM's tokenizer.json) also returns token_type_ids, as transformers'."""
+    entry = fetch("minilm", progress=False)
+    ours = Tokenizer.from_pretrained(entry)
+    ref = AutoTokenizer.from_pretrained(str(entry))
+    batch = ours(["first text", "second"], ["pair a", "pair b b"], return_tensors="pt")
+    expected = ref(["first text", "second"], ["pair a", "pair b b"], padding=True, return_tensors="pt")
+    assert sorted(batch) == sorted(expected) == ["attention_mask", "input_ids", "token_type_ids"]
+    for key in expected:
+        assert torch.equal(batch[key], expected[key]), key
+    assert ours.model_max_length == 512  # MiniLM's tokenizer_config.json
+
+
+def test_default_truncation_to_the_models_length(trained_pair, tmp_path):
+    """A 1,003-token text does not fail at the model: the tokenizer saved with a model reads the
+    model's length from config.json (tiny: 130 positions = 128 tokens) and cuts to it."""
+    tok, _, _, _ = trained_pair
+    model, config = tiny_model_for(tok)
+    run = tok.save(tmp_path / "run")
+    config.save(run / "config.json")
+    loaded = Tokenizer.from_pretrained(run)
+    assert tok.model_max_length is None and loaded.model_max_length == 128
+    long_text = "word" + " word" * 999  # the first "word" takes 2 tokens here, each " word" 1
+    assert len(loaded.encode(long_text)) == 1003
+    batch = loaded([long_text, "short"], return_tensors="pt")
+    assert batch["input_ids"].shape == (2, 128) and batch["input_ids"][0, -1] == loaded.eos_id
+    with torch.no_grad():
+        model(**batch)
+    assert loaded(long_text, max_length=20)["input_ids"].__len__() == 20
+    assert len(loaded(long_text, truncation=False)["input_ids"]) == 1003
+    assert len(tok(long_text)["input_ids"]) == 512  # no model known: RoBERTa's 512
+    # Saved with a length, the tokenizer writes tokenizer_config.json, which wins over config.json.
+    loaded.model_max_length = 64
+    again = Tokenizer.from_pretrained(loaded.save(tmp_path / "run2"))
+    assert json.loads((tmp_path / "run2" / "tokenizer_config.json").read_text()) == {"model_max_length": 64}
+    assert again.model_max_length == 64
+
+
+def test_special_token_names_like_transformers(gpt2_pair, tmp_path):
+    """mask_token(_id) and friends; None when the vocabulary has no such token, and an error that
+    says so where a mask is needed (a WordLevel tokenizer.json without <mask>)."""
+    ours, ref, _, _ = gpt2_pair
+    assert (ours.mask_token, ours.mask_token_id) == (ref.mask_token, ref.mask_token_id)
+    assert (ours.pad_token, ours.pad_token_id) == (ref.pad_token, ref.pad_token_id)
+    assert ours.require_mask_token() == "<mask>"
+    spec = {
+        "version": "1.0", "added_tokens": [], "normalizer": None, "post_processor": None, "decoder": None,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1, "world": 2}, "unk_token": "[UNK]"},
+    }  # fmt: skip
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    word_level = Tokenizer.from_pretrained(tmp_path)
+    assert word_level.encode("hello world").ids == [1, 2]
+    assert word_level.mask_token is None and word_level.mask_token_id is None and word_level.pad_token_id is None
+    with pytest.raises(TokenizerError, match=r"no mask token \(<mask> or \[MASK\]\).*\['\[UNK\]'\]"):
+        word_level.require_mask_token()
+
+
+# ------------------------------------------------------------------------ crafted files
+
+
+def test_crafted_vocabulary_files_are_one_line_errors(tmp_path, gpt2_files):
+    """Issue 19's files: an id of 2**40, JSON nested 100,000 deep (vocab.json and tokenizer.json);
+    each a TokenizerError naming the file, never a RecursionError or a Rust abort."""
+    merges = tmp_path / "merges.txt"
+    merges.write_text("#version: 0.2\n")
+    vocab = tmp_path / "vocab.json"
+    vocab.write_text(json.dumps({"a": 0, "b": 2**40}))
+    with pytest.raises(TokenizerError, match=r"vocab.json: token 'b' has id 1099511627776, but the file holds 2 tokens"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    with pytest.raises(TokenizerError, match="ids must run from 0 to 1"):
+        ByteLevelBPE.from_files(vocab, merges)  # the from-scratch BPE reads through the same checks
+    deep = "[" * 100_000 + "]" * 100_000
+    vocab.write_text(deep)
+    with pytest.raises(TokenizerError, match=r"vocab.json: JSON nested too deeply"):
+        Tokenizer.from_vocab_and_merges(vocab, merges)
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text('{"model": ' + deep + "}")
+    with pytest.raises(TokenizerError, match=r"tokenizer.json: JSON nested too deeply"):
+        Tokenizer.from_pretrained(tmp_path / "tok")
+    # 500 deep passes Python's parser; the Rust reader refuses it (its own limit), still one line.
+    (tmp_path / "tok" / "tokenizer.json").write_text('{"model": ' + "[" * 500 + "]" * 500 + "}")
+    with pytest.raises(TokenizerError, match=r"tokenizer.json: "):
+        Tokenizer.from_pretrained(tmp_path / "tok")
+
+
+def test_train_refuses_an_absurd_vocabulary_size(tmp_path, capsys):
+    """--vocab-size 1000000000 aborted the process inside the tokenizers library; now the library
+    call and the option are refused first, naming the bounds."""
+    with pytest.raises(TokenizerError, match=r"vocab_size=1000000000 is out of range.*at most 1,048,576"):
+        Tokenizer.train(["text"], vocab_size=1_000_000_000)
+    with pytest.raises(TokenizerError, match="vocab_size=True"):
+        Tokenizer.train(["text"], vocab_size=True)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("text\n")
+    for value in ("1000000000", "nan", "-5", "260"):
+        with pytest.raises(SystemExit) as exit:
+            cli_main(["tokenize", "train", str(corpus), "--vocab-size", value, "--out", str(tmp_path / "o")])
+        assert exit.value.code == 2
+        assert f"argument --vocab-size: must be an integer >= 261 and <= 1048576, got '{value}'" in capsys.readouterr().err
+    for option in ("--rounds", "--every"):
+        with pytest.raises(SystemExit):
+            cli_main(["tokenize", "speed", option, "0"])
+        assert f"argument {option}: must be an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------ command line

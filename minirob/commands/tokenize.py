@@ -11,7 +11,18 @@ sentence.
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 from pathlib import Path
+
+from ..bpe import ByteLevelBPE, pretokenize
+from ..datasets import fetch, load_brown
+from ..errors import InputError, TokenizerError
+from ..tokenizer import MAX_VOCAB_SIZE, SPECIAL_TOKENS, Tokenizer
+from .options import number, positive_int
+
+# The smallest byte-level vocabulary: the special tokens and the 256 byte symbols.
+_SMALLEST_VOCAB = len(SPECIAL_TOKENS) + 256
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     train = actions.add_parser("train", help="learn a byte-level BPE vocabulary from text files")
     train.add_argument("files", nargs="+", type=Path, help="UTF-8 text files to learn from")
-    train.add_argument("--vocab-size", type=int, default=8192, help="tokens in the vocabulary (default 8192)")
-    train.add_argument("--min-frequency", type=int, default=2, help="rarest pair still merged (default 2)")
+    train.add_argument("--vocab-size", type=number(int, at_least=_SMALLEST_VOCAB, at_most=MAX_VOCAB_SIZE),
+                       default=8192, help=f"tokens in the vocabulary, {_SMALLEST_VOCAB}..{MAX_VOCAB_SIZE} (default 8192)")
+    train.add_argument("--min-frequency", type=positive_int, default=2, help="rarest pair still merged (default 2)")
     train.add_argument("--add-prefix-space", action="store_true", help="put a space before every text")
     train.add_argument("--out", type=Path, required=True, help="directory for vocab.json, merges.txt, tokenizer.json")
     train.set_defaults(func=run_train)
@@ -42,14 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     speed = actions.add_parser(
         "speed", help="encoding speed (tokens/s) on the Brown corpus: tokenizers vs the from-scratch BPE"
     )
-    speed.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (default 3)")
-    speed.add_argument("--every", type=int, default=1, help="use every N-th Brown sentence (default 1: all)")
+    speed.add_argument("--rounds", type=positive_int, default=3, help="interleaved timing rounds (default 3)")
+    speed.add_argument("--every", type=positive_int, default=1, help="use every N-th Brown sentence (default 1: all)")
     speed.set_defaults(func=run_speed)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..tokenizer import Tokenizer
-
     tokenizer = Tokenizer.train(
         args.files,
         vocab_size=args.vocab_size,
@@ -64,11 +74,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def load(name: str):
     """A tokenizer from a path, or from the fetchable GPT-2 vocabulary when ``name`` is 'gpt2-bpe'."""
-    from ..tokenizer import Tokenizer
-
     if name == "gpt2-bpe" and not Path(name).exists():
-        from ..datasets import fetch
-
         entry = fetch("gpt2-bpe")
         return Tokenizer.from_gpt2_files(entry / "encoder.json", entry / "vocab.bpe")
     return Tokenizer.from_pretrained(name)
@@ -90,13 +96,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from ..bpe import ByteLevelBPE, pretokenize
-    from ..errors import TokenizerError
-
     directory = Path(args.tokenizer)
     if args.tokenizer == "gpt2-bpe" and not directory.exists():
-        from ..datasets import fetch
-
         directory = fetch("gpt2-bpe")
     for vocab_name, merges_name in (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")):
         if (directory / vocab_name).is_file():
@@ -120,16 +121,6 @@ def run_speed(args: argparse.Namespace) -> int:
     """Time both encoders on the same Brown sentences with GPT-2's files, interleaved round by round
     (the machine's load changes over time; ratios from one round are comparable, absolute numbers
     from different moments are not). The from-scratch cache is emptied before each of its runs."""
-    import statistics
-    import time
-
-    from ..bpe import ByteLevelBPE
-    from ..datasets import fetch, load_brown
-    from ..errors import InputError
-    from ..tokenizer import Tokenizer
-
-    if args.rounds < 1 or args.every < 1:
-        raise InputError(f"--rounds and --every must be >= 1, got {args.rounds} and {args.every}")
     entry = fetch("gpt2-bpe")
     sentences = [s for document in load_brown() for s in document.sentences][:: args.every]
     fast = Tokenizer.from_gpt2_files(entry / "encoder.json", entry / "vocab.bpe")
