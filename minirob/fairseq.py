@@ -115,6 +115,7 @@ def dictionary_tokenizer(symbols: list[str]):
     converted model ships with its vocabulary. (A BPE-level fairseq dictionary, like roberta-base's,
     holds GPT-2 token ids as symbols: encode text with the GPT-2 BPE first.)
     """
+    # lazy: the Rust tokenizers library is loaded only when a dict.txt becomes a tokenizer
     from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, processors
 
     backend = Tokenizer(
