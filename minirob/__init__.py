@@ -34,6 +34,8 @@ __all__ = [
     "DataError",
     "FetchError",
     "TrainingError",
+    "Tokenizer",
+    "pipeline",
 ]
 
 
@@ -43,4 +45,8 @@ def __getattr__(name):
         from .tokenizer import Tokenizer
 
         return Tokenizer
+    if name == "pipeline":  # the same reason: pipelines read text through the tokenizer
+        from .pipelines import pipeline
+
+        return pipeline
     raise AttributeError(f"module 'minirob' has no attribute {name!r}")

@@ -1,8 +1,9 @@
-"""Predictions from a fine-tuned run directory: a label with its probability, or entities with
-their character spans.
+"""Predictions from a fine-tuned model: a label with its probability, entities with their
+character spans, or a part-of-speech tag per word.
 
 A run directory (written by :func:`minirob.finetune.finetune`) holds the model, its tokenizer and
-``finetune.json``, which says the task, the label names and the maximum length. Raw text for NER
+``finetune.json``, which says the task, the label names and the maximum length; a transformers
+classifier directory says the same in its ``config.json`` (see :mod:`minirob.sources`). Raw text for NER
 is first split into words (a simple tweet-friendly rule: ``@names``, ``#tags``, words with inner
 apostrophes or hyphens, and single punctuation marks), each word keeping its character span, so
 an entity made of words 3..4 maps back to ``text[start:end]``.
@@ -10,29 +11,26 @@ an entity made of words 3..4 maps back to ``text[start:end]``.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from .errors import CheckpointError, InputError, MissingFileError
-from .finetune import (
-    RECIPE_FILE,
+from .errors import InputError
+from .metrics import extract_entities
+from .sources import load_model, predictable_head, tagging_task
+from .tasks import (
     TaggedSentence,
     TextExample,
     encode_sentences,
     encode_texts,
-    fit_max_length,
-    load_tokenizer,
+    first_tokens,
+    is_tagging,
     match_token_types,
     predict_logits,
     word_predictions,
 )
-from .metrics import extract_entities
-from .model import RobertaForSequenceClassification, RobertaForTokenClassification
 
 # "@user", "#tag", "don't", "state-of-the-art", "3.5", or one punctuation mark.
 _WORD = re.compile(r"[@#]?\w+(?:['’.\-]\w+)*|[^\w\s]")
@@ -55,37 +53,15 @@ class Predictor:
     batch_size: int = 64
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "Predictor":
-        run_dir = Path(run_dir)
-        recipe_file = run_dir / RECIPE_FILE
-        if not recipe_file.is_file():
-            raise MissingFileError(
-                f"{run_dir} is not a fine-tuned run directory: no {RECIPE_FILE} (create one with "
-                "`minirob finetune ... --out DIR`)"
-            )
-        try:
-            recipe = json.loads(recipe_file.read_text(encoding="utf-8"))
-            task, labels = recipe["task"], list(recipe["labels"])
-            recorded_length = int(recipe["max_length"])
-        except (ValueError, KeyError, TypeError) as error:  # corrupted or hand-edited
-            raise CheckpointError(
-                f"{recipe_file}: unreadable ({type(error).__name__}: {error}); it records the run's "
-                "task, labels and max_length"
-            ) from None
-        model_class = (
-            RobertaForTokenClassification if task == "ner" else RobertaForSequenceClassification
-        )
-        model = model_class.from_pretrained(run_dir)
-        if model.config.num_labels != len(labels):
-            raise CheckpointError(
-                f"{run_dir}: the model's head has {model.config.num_labels} outputs but "
-                f"{RECIPE_FILE} lists {len(labels)} labels ({', '.join(labels)}); the files come "
-                "from different runs"
-            )
-        model.eval()
-        tokenizer = load_tokenizer(run_dir)
-        max_length = fit_max_length(recorded_length, model.config)
-        return cls(model, tokenizer, task, labels, max_length)
+    def load(cls, source, device: str | torch.device | None = None) -> "Predictor":
+        """A fine-tuned run directory, or any classifier :mod:`minirob.sources` reads, on
+        ``device`` (default: CUDA when present)."""
+        head = predictable_head(source)
+        loaded = load_model(head, source, device=device)
+        task = loaded.run_task
+        if task is None:
+            task = tagging_task(loaded.labels) if head == "token-classification" else "classify"
+        return cls(loaded.model, loaded.tokenizer, task, loaded.labels, loaded.max_length)
 
     def classify(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict]:
         """Each text (or pair) -> ``{"label", "probability", "probabilities": {label: p}}``."""
@@ -133,12 +109,13 @@ class Predictor:
             word_labels = word_predictions(feature["word_ids"], token_best, len(words), missing=0)
             # The confidence of a word's tag is read at the same token as the tag: its first one.
             word_scores = [1.0] * len(words)
-            seen = set()
-            for t, w in enumerate(feature["word_ids"]):
-                if w is not None and w not in seen:
-                    seen.add(w)
-                    word_scores[w] = float(probabilities[t, token_best[t]])
+            for w, t in first_tokens(feature["word_ids"]).items():
+                word_scores[w] = float(probabilities[t, token_best[t]])
             tags = [self.labels[i] for i in word_labels]
+            if self.task == "pos":
+                out.append({"text": text, "words": [w for w, _, _ in words], "tags": tags,
+                            "scores": [round(p, 4) for p in word_scores]})
+                continue
             entities = []
             for entity in extract_entities(tags):
                 start, end = words[entity.start][1], words[entity.end][2]
@@ -154,11 +131,18 @@ class Predictor:
                         "words": [w for w, _, _ in words], "tags": tags})
         return out
 
-    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[dict]:
+    def predict(self, texts: str | Sequence[str], pairs: str | Sequence[str] | None = None):
+        """A text -> its result; a list of texts -> a list of results (in input order)."""
         if isinstance(texts, str):
-            raise InputError("predict() takes a list of texts; wrap a single text in [ ]")
-        if self.task == "ner":
+            single = None if pairs is None else [pairs] if isinstance(pairs, str) else pairs
+            return self.predict([texts], single)[0]
+        if not isinstance(texts, Sequence) or not all(isinstance(t, str) for t in texts):
+            raise InputError("predict() takes a text or a list of texts (strings)")
+        if not texts:
+            raise InputError("predict() got an empty list of texts")
+        if is_tagging(self.task):
             if pairs is not None:
-                raise InputError("NER runs tag single texts; sentence pairs are for classification")
+                raise InputError("tagging runs take single texts; sentence pairs are for classification")
             return self.entities(texts)
         return self.classify(texts, pairs)
+

@@ -193,8 +193,8 @@ def test_empty_text_and_bad_recipe(checkpoint):
                      ["negative", "positive"], 32, "train")
     with pytest.raises(InputError, match="no words"):
         encode_sentences(tokenizer, [TaggedSentence([], [])], ["O"], 32)
-    with pytest.raises(ConfigError, match="task='pos'"):
-        FinetuneConfig(task="pos")
+    with pytest.raises(ConfigError, match="task='parse'"):
+        FinetuneConfig(task="parse")
 
 
 def test_overlong_sentences_are_truncated_with_a_count(checkpoint, caplog):
