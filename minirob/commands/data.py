@@ -2,7 +2,7 @@
 
     minirob data list                         name, download size, licence, cached or not
     minirob data fetch NAME [NAME ...|all]    download + verify + extract (once; offline after)
-    minirob data splits [brown|sentiment|wnut16]   counts and train/validation/test sizes
+    minirob data splits [brown|brown-pos|sentiment|wnut16]   counts and train/validation/test sizes
 
 Every subcommand takes ``--cache-dir`` (default: ``$MINIROB_CACHE``, else ``~/.cache/minirob``).
 """
@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from collections import Counter
+
 from .. import datasets
+from ..errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("names", nargs="+", metavar="NAME", help=f"{', '.join(datasets.SOURCES)} or all")
     fetch.add_argument("--quiet", action="store_true", help="no progress output")
     splits = add("splits", "print the counts and split sizes of the clean data sets", _splits)
-    splits.add_argument("names", nargs="*", metavar="NAME", default=["brown", "sentiment", "wnut16"])
+    splits.add_argument("names", nargs="*", metavar="NAME", default=["brown", "brown-pos", "sentiment", "wnut16"])
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -67,6 +70,11 @@ def _splits(args: argparse.Namespace) -> int:
             print(f"brown: {len(documents)} documents, {sentences} sentences, "
                   f"{len({d.genre for d in documents})} genres")
             print(f"  split by document: {datasets.split_brown(documents).sizes()}")
+        elif name == "brown-pos":
+            parts = datasets.brown_pos_splits(args.cache_dir)
+            tags = Counter(tag for sentence in parts.train for _word, tag in sentence)
+            print(f"brown-pos: {len(tags)} universal tags; sentences split by Brown's documents: {parts.sizes()}")
+            print("  train tags: " + ", ".join(f"{tag} {count}" for tag, count in tags.most_common()))
         elif name == "sentiment":
             for subset in datasets.SENTIMENT_SUBSETS:
                 data = datasets.load_sentiment(subset, args.cache_dir)
@@ -77,5 +85,5 @@ def _splits(args: argparse.Namespace) -> int:
             print(f"wnut16: {len(sentences)} sentences, {sum(map(len, sentences))} tokens; "
                   f"split: {datasets.split_wnut16(sentences).sizes()}")
         else:
-            raise ValueError(f"no clean form for {name!r}; choose brown, sentiment or wnut16")
+            raise DataError(f"no clean form for {name!r}; choose brown, brown-pos, sentiment or wnut16")
     return 0
