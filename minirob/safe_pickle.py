@@ -378,13 +378,19 @@ _CALLABLE = {id(f) for f in (
 _NEWOBJ_CLASSES = (argparse.Namespace, collections.OrderedDict)
 
 
+# id -> the name a pickle uses for it (messages name torch's function, not minirob's stand-in).
+_PICKLE_NAMES = {id(value): f"{module}.{name}" for (module, name), value in _ALLOWED.items()}
+
+
 def _describe(value: Any) -> str:
     """A short, escaped name for ``value`` in an error message."""
+    if id(value) in _PICKLE_NAMES:
+        return _PICKLE_NAMES[id(value)]
+    if _is_opaque_class(value):
+        return escaped(value.qualified_name)
     if isinstance(value, type) or callable(value):
-        name = f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}"
-    else:
-        name = f"a {type(value).__module__}.{type(value).__qualname__}"
-    return escaped(name)
+        return escaped(f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}")
+    return escaped(f"an instance of {type(value).__module__}.{type(value).__qualname__}")
 
 
 def _is_opaque_class(value: Any) -> bool:
@@ -460,6 +466,8 @@ class RestrictedUnpickler(pickle._Unpickler):
                                   "another (a recursive or re-opened container); refused")
         items, depth = self.costs.get(id(container), (1, 1))
         for child in children:
+            if child is container:
+                raise CheckpointError("the pickle puts a container inside itself; refused")
             child_items, child_depth = self.cost(child)
             items += child_items
             depth = max(depth, child_depth + 1)
