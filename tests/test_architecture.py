@@ -20,17 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minirob"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
-# Edges (importer, imported), names relative to `minirob`, that break a rule today.
-# Being removed in the restructuring (issue 15); the lead empties this set at the end.
-KNOWN_VIOLATIONS = {
-    ("commands.fill_mask", "examples.fill_mask"),  # commands import examples/ (fill-mask -> library)
-    ("commands.evaluate", "examples.fill_mask"),
-}
+# Edges (importer, imported), names relative to `minirob`, that break a rule and are tolerated
+# for now. Empty: issue 15's restructuring removed the last ones (weights <-> model, weights <->
+# fairseq, bpe -> tokenizer, commands -> examples). An entry needs a comment saying when it goes.
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 
 # Modules of the "use" layer must not reach the training loop, directly or through others.
 NO_TRAINING_LOOP_FROM = ("predict", "pipelines")
 TRAINING_LOOP = "train"
-# Edges through which prediction reaches the loop today; being removed in the restructuring.
+# Edges through which prediction reaches the loop, tolerated for now (predict -> finetune went).
 KNOWN_LOOP_PATHS: set[tuple[str, str]] = set()
 
 
