@@ -720,7 +720,7 @@ def _model_max_length(directory: Path) -> int | None:
     if (directory / "config.json").is_file():
         try:
             return RobertaConfig.load(directory).max_sequence_length
-        except MinirobError:
+        except (MinirobError, RecursionError):  # RecursionError: a config.json nested absurdly deep
             return None
     return None
 

@@ -59,6 +59,13 @@ def test_brown_counts(fresh_cache):
     assert "``" not in documents[0].text and "/" not in documents[0].sentences[0]
 
 
+def test_brown_pos_counts(fresh_cache):
+    """The POS task: all 57,340 sentences, split by split_brown's documents, 12 universal tags."""
+    parts = datasets.brown_pos_splits(fresh_cache, progress=False)
+    assert parts.sizes() == {"train": 51_527, "validation": 2_781, "test": 3_032}
+    assert len({tag for sentence in parts.train for _word, tag in sentence}) == 12
+
+
 def test_sentiment_counts(fresh_cache):
     for subset, (_file, rows) in datasets.SENTIMENT_SUBSETS.items():
         data = datasets.load_sentiment(subset, cache_dir=fresh_cache, progress=False)
