@@ -140,14 +140,16 @@ def test_commands_refuse_and_exit_cleanly(model_dir, tmp_path, marker, capsys):
     directory = tampered_dir(model_dir, tmp_path, marker, keep_safetensors=False)
     from minirob.finetune import RECIPE_FILE
 
-    (directory / RECIPE_FILE).write_text(json.dumps({"task": "sentiment", "labels": ["a", "b"],
-                                                     "max_length": 32}))
+    tuned = tmp_path / "tuned"  # a fine-tuned run folder (what predict reads; fill-mask refuses it)
+    shutil.copytree(directory, tuned)
+    (tuned / RECIPE_FILE).write_text(json.dumps({"task": "sentiment", "labels": ["a", "b"],
+                                                 "max_length": 32}))
     text = write_corpus(tmp_path / "text.txt", documents=4)
     table = tmp_path / "train.csv"
     table.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(10)))
     commands = {
         "fill-mask": ["fill-mask", directory, "The <mask> sat."],
-        "predict": ["predict", directory, "a fine film"],
+        "predict": ["predict", tuned, "a fine film"],
         "evaluate": ["evaluate", directory, "--files", text],
         "convert": ["convert", directory / "pytorch_model.bin", tmp_path / "converted"],
         "finetune": ["finetune", "--task", "classify", "--from", directory, "--train", table,
