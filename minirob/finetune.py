@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .config import CLASSIFIER_POOLINGS
-from .errors import ConfigError, DataError, TrainingError
+from .errors import ConfigError, DataError, WriteError
 from .metrics import plot_confusion_matrix
 from .tasks import (  # noqa: F401  (re-exported: the tutorials read these names from here)
     IGNORE,
@@ -167,7 +167,7 @@ def write_or_explain(write, path: Path) -> None:
     except Exception as error:
         full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
         if full or "No space left" in str(error):
-            raise TrainingError(f"{path}: no space left on the device to save the fine-tuned "
+            raise WriteError(f"{path}: no space left on the device to save the fine-tuned "
                                 "model; free some space or choose another --out") from None
         raise
 

@@ -239,9 +239,9 @@ class FillMaskPipeline(Pipeline):
         mask = self.mask_token
         for i, text in enumerate(texts):
             if mask not in text:
-                other = " (this model's mask token; not <mask> or [MASK] of another vocabulary)"
-                raise InputError(f"text {i + 1} has no {mask}{other}: write {mask} where the "
-                                 f"model should fill in a word, e.g. 'Paris is the {mask} of France.'")
+                raise InputError(f"no {mask} in text {i + 1} ({text[:60]!r}): write {mask}, this "
+                                 f"model's mask token, where it should fill in a word, e.g. "
+                                 f"'Paris is the {mask} of France.'")
         if mask == "<mask>":
             # A space before <mask> belongs to the hidden word: byte-level BPE spells " said" as
             # one token "Ġsaid" (roberta-base's <mask> absorbs the space before it, "lstrip").

@@ -17,18 +17,22 @@ from typing import Sequence
 
 import torch
 
-from .errors import InputError
+from .errors import DataError, InputError
 from .metrics import extract_entities
 from .sources import load_model, predictable_head, tagging_task
 from .tasks import (
     TaggedSentence,
     TextExample,
+    check_labels,
+    encode,
     encode_sentences,
     encode_texts,
     first_tokens,
     is_tagging,
     match_token_types,
     predict_logits,
+    read_examples,
+    score,
     word_predictions,
 )
 
@@ -146,3 +150,21 @@ class Predictor:
             return self.entities(texts)
         return self.classify(texts, pairs)
 
+
+
+def score_file(run_dir, data_file, text_column: str = "text", label_column: str = "label",
+               pair_column: str | None = None, device=None, batch_size: int = 64) -> dict:
+    """Score a fine-tuned run on a new labelled file, with the report fine-tuning writes for its
+    test split (accuracy, macro-F1 and the confusion matrix; entity P/R/F1 per type; word accuracy
+    and per-tag accuracy). A label the run never saw is named with the labels it knows."""
+    predictor = Predictor.load(run_dir, device=device)
+    task, labels = predictor.task, predictor.labels
+    examples = read_examples(data_file, task, text_column, label_column, pair_column)
+    if not examples:
+        raise DataError(f"{data_file}: no examples to score")
+    check_labels(examples, labels, task, str(data_file))
+    features = encode(task, predictor.tokenizer, examples, labels, predictor.max_length,
+                      split=str(data_file))
+    match_token_types(features, predictor.model.config)
+    return {"task": task, "data": str(data_file), **score(task, predictor.model, features, examples,
+                                                          labels, predictor.tokenizer.pad_id, batch_size)}

@@ -46,6 +46,10 @@ HEADS = {
     "encoder": RobertaModel,
 }
 # The part of a task model that a checkpoint must supply for the head to be trained, not random.
+# What each head does, in messages.
+_HEAD_WORDS = {"mlm": "masked-word prediction (fill-mask)",
+               "sequence-classification": "text classification",
+               "token-classification": "token classification", "encoder": "features"}
 _HEAD_WEIGHTS = {"mlm": "lm_head.", "sequence-classification": "classifier.",
                  "token-classification": "classifier.", "encoder": None}
 
@@ -127,13 +131,15 @@ def load_model(head: str, source, tokenizer: Tokenizer | None = None,
     """Any model source (see the module docstring) -> a :class:`LoadedModel` with ``head``."""
     if isinstance(source, tuple) and len(source) == 2:
         source, tokenizer = source
-    if isinstance(source, nn.Module):
+    if isinstance(source, nn.Module):  # stays where the caller put it unless a device is named
         loaded = _from_built(head, source, tokenizer, type(source).__name__)
-    elif isinstance(source, (str, os.PathLike)):
-        loaded = _from_path(head, resolve_path(source), tokenizer, str(source))
-    else:
+        if device is not None:
+            loaded.model.to(resolve_device(device))
+        return loaded
+    if not isinstance(source, (str, os.PathLike)):
         raise ConfigError(f"model must be a path, a registry name or a model object, "
                           f"got {type(source).__name__}")
+    loaded = _from_path(head, resolve_path(source), tokenizer, str(source))
     loaded.model.to(resolve_device(device))
     return loaded
 
@@ -144,7 +150,7 @@ def _from_path(head: str, path: Path, tokenizer: Tokenizer | None, source: str) 
         run_head = "token-classification" if is_tagging(recipe["task"]) else "sequence-classification"
         if head != run_head:
             raise ConfigError(f"{source} is a fine-tuned {recipe['task']} run "
-                              f"({run_head.replace('-', ' ')}); it cannot do {head.replace('-', ' ')}")
+                              f"({_HEAD_WORDS[run_head]}); it cannot do {_HEAD_WORDS[head]}")
     model = HEADS[head].from_pretrained(path)
     prefix = _HEAD_WEIGHTS[head]
     if prefix and any(name.startswith(prefix) for name in model.load_report.newly_initialised):
@@ -194,6 +200,7 @@ def tagging_task(labels) -> str:
 
 def _what_instead(head: str) -> str:
     if head == "mlm":
-        return "fill-mask needs a masked language model, e.g. a `minirob pretrain` run"
+        return ("fill-mask and MLM evaluation need a masked language model, e.g. a `minirob "
+                "pretrain` run (a fine-tuned run is scored with `minirob evaluate RUN --data FILE`)")
     return ("fine-tune it first (`minirob finetune`), or use feature-extraction / "
             "sentence-embedding, which need no head")

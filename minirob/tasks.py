@@ -368,6 +368,19 @@ def score_predictions(task: str, examples: Sequence, predicted: Sequence, labels
     return result
 
 
+def summary(task: str, scores: dict) -> str:
+    """One line of a task's scores, as the commands print them."""
+    if task == "ner":
+        return (f"entity F1 {scores['f1']:.4f} (precision {scores['precision']:.4f}, "
+                f"recall {scores['recall']:.4f}, {scores['n_gold']} entities)")
+    if task == "pos":
+        worst = sorted(scores["per_tag_accuracy"].items(), key=lambda item: item[1])[:3]
+        return (f"token accuracy {scores['accuracy']:.4f} over {scores['n']} words, macro-F1 "
+                f"{scores['macro_f1']:.4f}; hardest tags: "
+                + ", ".join(f"{tag} {accuracy:.3f}" for tag, accuracy in worst))
+    return f"accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} ({scores['n']} texts)"
+
+
 def predicted_labels(task: str, features: list[dict], logits: list[Tensor], labels: Sequence[str]) -> list:
     """Logits -> label names: one per text, or one per word of each sentence (from its first
     token; a word cut off by truncation gets the first label)."""

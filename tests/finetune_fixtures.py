@@ -53,6 +53,24 @@ def ner_data(n: int, seed: int) -> list[TaggedSentence]:
     return out
 
 
+# Every word has one part of speech here, so a tagger can learn it from the word alone.
+WORD_TAGS = {**{w: "ADJ" for w in POSITIVE + NEGATIVE}, **{w: "NOUN" for w in NAMES + CITIES},
+             "the": "DET", "a": "DET", "film": "NOUN", "plot": "NOUN", "story": "NOUN",
+             "movie": "NOUN", "was": "VERB", "and": "CONJ", "really": "ADV", "quite": "ADV",
+             "very": "ADV"}
+
+
+def pos_data(n: int, seed: int) -> list[TaggedSentence]:
+    """Sentences of fixture words, each tagged with its one part of speech."""
+    rng = random.Random(seed)
+    words = sorted(WORD_TAGS)
+    out = []
+    for _ in range(n):
+        sentence = rng.choices(words, k=rng.randint(3, 8))
+        out.append(TaggedSentence(sentence, [WORD_TAGS[w] for w in sentence]))
+    return out
+
+
 def tiny_checkpoint(directory: Path, max_tokens: int = 64) -> Path:
     """A random 2-layer RoBERTa with a BPE tokenizer trained on the synthetic vocabulary."""
     corpus = [" ".join(POSITIVE + NEGATIVE + FILLER + NAMES + CITIES + [n + "son" for n in NAMES])]

@@ -4,7 +4,7 @@ the command line (single texts and batch JSONL), and bad input."""
 import json
 
 import pytest
-from finetune_fixtures import ner_data, sentiment_data, tiny_checkpoint
+from finetune_fixtures import ner_data, pos_data, sentiment_data, tiny_checkpoint
 
 from minirob.cli import main
 from minirob.errors import CheckpointError, InputError, MissingFileError
@@ -25,6 +25,9 @@ def runs(tmp_path_factory):
     finetune(start, ner_data(192, 1), ner_data(40, 2), ner_data(40, 3),
              FinetuneConfig(task="ner", epochs=3, batch_size=16, lr=3e-3, progress=False),
              root / "ner")
+    finetune(start, pos_data(160, 1), pos_data(40, 2), pos_data(40, 3),
+             FinetuneConfig(task="pos", epochs=4, batch_size=16, lr=3e-3, progress=False),
+             root / "pos")
     return root
 
 
@@ -104,3 +107,128 @@ def test_overlong_text_is_truncated_with_a_warning(runs, caplog):
     assert result["label"] in ("positive", "negative")
     # the tiny model has 64 positions, so the recipe's 128 was lowered to 64 when training
     assert "1 of 1 input texts were longer than max_length=64" in caplog.text
+
+
+# ------------------------------------------------------------------ POS, evaluate --data, embed
+
+
+def write_conll(path, sentences):
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.words, s.tags))
+                                for s in sentences) + "\n", encoding="utf-8")
+    return path
+
+
+def test_pos_run_reports_per_tag_accuracy_and_tags_words(runs, capsys):
+    report = json.loads((runs / "pos" / "report.json").read_text())
+    test = report["test"]
+    assert test["accuracy"] > 0.9  # every word has one tag: learnable
+    assert set(test["per_tag_accuracy"]) == {"ADJ", "ADV", "CONJ", "DET", "NOUN", "VERB"}
+    assert len(test["confusion_matrix"]) == 6 and (runs / "pos" / "confusion_matrix.png").is_file()
+    result = Predictor.load(runs / "pos").predict("the film was good")  # a bare string
+    assert result["tags"] == ["DET", "NOUN", "VERB", "ADJ"]
+    assert main(["predict", str(runs / "pos"), "the plot was dull"]) == 0
+    assert "plot/NOUN" in capsys.readouterr().out
+
+
+def test_evaluate_scores_a_run_on_a_labelled_file(runs, tmp_path, capsys):
+    data = write_conll(tmp_path / "pos.conll", pos_data(30, 7))
+    assert main(["evaluate", str(runs / "pos"), "--data", str(data), "--json", "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "pos" and report["accuracy"] > 0.9 and "per_tag_accuracy" in report
+    ner_file = write_conll(tmp_path / "ner.conll", ner_data(30, 8))
+    assert main(["evaluate", str(runs / "ner"), "--data", str(ner_file)]) == 0
+    assert "entity F1" in capsys.readouterr().out
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("text,label\n" + "".join(f'"{e.text}",{e.label}\n' for e in sentiment_data(30, 9)))
+    assert main(["evaluate", str(runs / "clf"), "--data", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "macro-F1" in out and "30 texts" in out
+    # a label the run never saw is named, with the labels it knows
+    csv.write_text("text,label\ngood film,neutral\n")
+    assert main(["evaluate", str(runs / "clf"), "--data", str(csv)]) == 1
+    err = capsys.readouterr().err
+    assert "reviews.csv row 1" in err and "'neutral'" in err and "negative, positive" in err
+    # without --data a fine-tuned run is refused: its MLM head would be random
+    assert main(["evaluate", str(runs / "clf")]) == 1
+    err = capsys.readouterr().err
+    assert "fine-tuned classify run" in err and "--data FILE" in err and "perplexity" not in err
+
+
+def test_predict_any_source_and_several_texts(runs, tmp_path, capsys):
+    # a transformers directory written by minirob (a RobertaForSequenceClassification)
+    hf = tmp_path / "hf"
+    Predictor.load(runs / "clf").model.save_pretrained(hf)
+    (hf / "tokenizer.json").write_bytes((runs / "clf" / "tokenizer.json").read_bytes())
+    assert main(["predict", str(hf), "a wonderful story", "an awful plot", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "a wonderful story" and lines[1].startswith("positive (")
+    assert lines[2] == "an awful plot" and lines[3].startswith("negative (")
+    assert main(["predict", str(runs / "tiny"), "x"]) == 1
+    assert "no task head" in capsys.readouterr().err
+
+
+def test_fill_mask_and_embed_commands(runs, tmp_path, capsys):
+    assert main(["fill-mask", str(runs / "tiny"), "the <mask> was good", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "<mask> 1:" in out and out.count("%") == 3
+    assert main(["fill-mask", str(runs / "clf"), "the <mask> was good"]) == 1
+    assert "cannot do masked-word prediction" in capsys.readouterr().err
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the film was good\nthe plot was dull\n", encoding="utf-8")
+    for name in ("v.npy", "v.jsonl"):
+        assert main(["embed", str(runs / "tiny"), "--file", str(texts), "--output", str(tmp_path / name)]) == 0
+    import numpy as np
+
+    vectors = np.load(tmp_path / "v.npy")
+    rows = [json.loads(line) for line in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert vectors.shape == (2, 32) and abs(np.linalg.norm(vectors[0]) - 1) < 1e-5
+    assert np.allclose([r["vector"] for r in rows], vectors, atol=1e-5)
+    capsys.readouterr()
+    assert main(["similarity", "the film was good", "the film was good", "--model", str(runs / "tiny")]) == 0
+    assert capsys.readouterr().out.strip() == "1.0000"
+
+
+def test_bad_files_and_options(runs, tmp_path, capsys, monkeypatch):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("a good film\ncaf\xe9 noir\n".encode("latin-1"))
+    assert main(["predict", str(runs / "clf"), "--file", str(latin)]) == 1
+    err = capsys.readouterr().err
+    assert "latin1.txt, line 2: not UTF-8" in err and len(err.strip().splitlines()) == 1
+    # finetune.json labels of the wrong count or shape: one line naming the file
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (broken / name).write_bytes((runs / "clf" / name).read_bytes())
+    recipe = json.loads((runs / "clf" / "finetune.json").read_text())
+    for labels in ("positive", [["negative"], ["positive"]], ["negative"], ["a", "a"]):
+        (broken / "finetune.json").write_text(json.dumps({**recipe, "labels": labels}))
+        assert main(["predict", str(broken), "a film"]) == 1
+        err = capsys.readouterr().err
+        assert "finetune.json" in err and len(err.strip().splitlines()) == 1
+    for option, value in (("--weight-decay", "nan"), ("--epochs", "nan"), ("--seed", str(2**64)),
+                          ("--lr", "inf"), ("--batch-size", "0"), ("--max-length", "2")):
+        with pytest.raises(SystemExit) as stop:
+            main(["finetune", "--task", "classify", "--from", "x", "--out", "y", option, value])
+        assert stop.value.code == 2 and f"argument {option}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fill-mask", str(runs / "tiny"), "a <mask>", "--top", "-1"])
+    assert "--top" in capsys.readouterr().err
+
+
+def test_disk_full_while_saving_a_fine_tuned_model(runs, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from minirob import RobertaForSequenceClassification
+
+    def full(self, directory):
+        raise OSError(errno.ENOSPC, "No space left on device", str(directory))
+
+    monkeypatch.setattr(RobertaForSequenceClassification, "save_pretrained", full)
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"text": e.text, "label": e.label}) + "\n"
+                             for e in sentiment_data(40, 1)))
+    out = tmp_path / "run"
+    assert main(["finetune", "--task", "classify", "--from", str(runs / "tiny"), "--train", str(train),
+                 "--epochs", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no space left" in err and str(out) in err and len(err.splitlines()) == 1
