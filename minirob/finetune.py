@@ -228,6 +228,35 @@ def loop_config(config: FinetuneConfig, out_dir: Path, steps_per_epoch: int) -> 
 # ================================================================== the recipe
 
 
+def training_labels(splits: dict[str, Sequence], task: str) -> list[str]:
+    """The labels the training split uses; a validation or test label outside them is refused."""
+    labels = label_list(splits["train"], task)
+    if len(labels) < 2:
+        raise DataError(f"the training data has only the label(s) {labels}; need at least two")
+    check_labels(splits["validation"], labels, task, "validation")
+    check_labels(splits["test"], labels, task, "test")
+    return labels
+
+
+def final_report(recipe: dict, test: dict, validation: Validation, result, seconds: float,
+                 steps_per_epoch: int) -> dict:
+    """``report.json``: the recipe, the test scores of the best model, and how training went."""
+    return {
+        **recipe,
+        "test": test,
+        "validation_history": validation.history,
+        "best_epoch": validation.keep_best.epoch,
+        "best_validation_score": validation.keep_best.score,
+        "stopped_by": {"steps": "epochs", "evaluate": "early_stopping"}.get(result.stopped_by,
+                                                                            result.stopped_by),
+        "train_seconds": round(seconds, 1),
+        "steps_per_epoch": steps_per_epoch,
+        "steps": result.step,
+        "epochs_done": round(result.step / steps_per_epoch, 2),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
 def finetune(
     start: str | Path,
     train_examples: Sequence,
@@ -249,58 +278,36 @@ def finetune(
     tokenizer = load_tokenizer(start, tokenizer_path)
     if tokenizer.pad_id is None:
         raise ConfigError(f"the tokenizer of {start} has no padding token")
-    labels = label_list(train_examples, task)
-    if len(labels) < 2:
-        raise DataError(f"the training data has only the label(s) {labels}; need at least two")
-    check_labels(validation_examples, labels, task, "validation")
-    check_labels(test_examples, labels, task, "test")
-
+    splits = {"train": train_examples, "validation": validation_examples, "test": test_examples}
+    labels = training_labels(splits, task)
     model = build_model(task, start, labels, config.random_init, config.classifier_dropout,
                         config.pooling)
     max_length = fit_max_length(config.max_length, model.config)
-    splits = {"train": train_examples, "validation": validation_examples, "test": test_examples}
     features = {name: encode(task, tokenizer, examples, labels, max_length,
                              config.label_all_subwords, name) for name, examples in splits.items()}
     match_token_types([f for split in features.values() for f in split], model.config)
-
     batches = training_batches(features["train"], config, tokenizer.pad_id)
-    steps_per_epoch = batches.batches_per_epoch()
+    recipe = {"task": task, "labels": labels, "max_length": max_length,
+              "label_all_subwords": config.label_all_subwords, "start": str(start),
+              "recipe": {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"},
+              "sizes": {name: len(examples) for name, examples in splits.items()}}
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = {
-        "task": task, "labels": labels, "max_length": max_length,
-        "label_all_subwords": config.label_all_subwords, "start": str(start),
-        "recipe": {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"},
-        "sizes": {name: len(examples) for name, examples in splits.items()},
-    }
-    keep_best = KeepBest(out_dir, config.patience)
     validation = Validation(task, features["validation"], validation_examples, labels,
-                            tokenizer.pad_id, config.eval_batch_size, keep_best)
+                            tokenizer.pad_id, config.eval_batch_size, KeepBest(out_dir, config.patience))
+    steps_per_epoch = batches.batches_per_epoch()
     result = train(model, loss_fn, batches, loop_config(config, out_dir, steps_per_epoch),
                    evaluate=validation, run_info={"finetune": recipe})
-    train_seconds = time.perf_counter() - validation.started
-    if keep_best.epoch == 0:  # the budget ran out before the first epoch ended: score what we have
+    seconds = time.perf_counter() - validation.started
+    if validation.keep_best.epoch == 0:  # the budget ran out within the first epoch: score it now
         validation(model)
 
     write_or_explain(lambda: tokenizer.save(out_dir), out_dir)
     write_or_explain(lambda: (out_dir / RECIPE_FILE).write_text(json.dumps(recipe, indent=2)),
                      out_dir / RECIPE_FILE)
-    best_model = type(model).from_pretrained(out_dir)
-    test = score(task, best_model, features["test"], test_examples, labels, tokenizer.pad_id,
-                 config.eval_batch_size)
-    report = {
-        **recipe,
-        "test": test,
-        "validation_history": validation.history,
-        "best_epoch": keep_best.epoch,
-        "best_validation_score": keep_best.score,
-        "stopped_by": {"steps": "epochs", "evaluate": "early_stopping"}.get(result.stopped_by,
-                                                                            result.stopped_by),
-        "train_seconds": round(train_seconds, 1),
-        "steps_per_epoch": steps_per_epoch,
-        "steps": result.step,
-        "epochs_done": round(result.step / steps_per_epoch, 2),
-        "torch_threads": torch.get_num_threads(),
-    }
+    test = score(task, type(model).from_pretrained(out_dir), features["test"], test_examples, labels,
+                 tokenizer.pad_id, config.eval_batch_size)  # the best model, read back
+    report = final_report(recipe, test, validation, result, seconds, steps_per_epoch)
     if "confusion_matrix" in test:
         plot_confusion_matrix(test["confusion_matrix"], labels, out_dir / "confusion_matrix.png",
                               title=f"test accuracy {test['accuracy']:.3f}")

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import ConfigError, InputError
-from .metrics import split_tag
 from .model import mean_over_tokens
 from .predict import split_words
 from .sources import LoadedModel, load_model

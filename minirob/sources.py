@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from . import datasets
-from .errors import CheckpointError, ConfigError, InputError, MissingFileError
+from .errors import ConfigError, InputError, MissingFileError
 from .model import (
     RobertaForMaskedLM,
     RobertaForSequenceClassification,
@@ -189,7 +189,7 @@ def predictable_head(source) -> str:
             return head
     raise ConfigError(f"{source} has no task head to predict with (it is {name}); use "
                       "`minirob fill-mask` for a masked language model, `minirob embed` for "
-                      "sentence vectors, or fine-tune it first")
+                      "sentence vectors, or fine-tune it first (`minirob finetune`)")
 
 
 def tagging_task(labels) -> str:
