@@ -3,10 +3,13 @@
     python -m benchmarks.run                          # everything (over an hour on 2 busy cores)
     python -m benchmarks.run --only pretrain,utilisation --repeats 20
     python -m benchmarks.run --only quality --minutes 10   # time to quality: 2 x 10 min + evals
+    python -m benchmarks.run --only dense,compiled --repeats 10   # the dense path; compile vs eager
     python -m benchmarks.run --device cuda             # the same on a GPU, reported separately
     python -m benchmarks.run --toy --out /tmp/b        # a seconds-long smoke run on toy shapes
 
-Sections (``--only``): pretrain, inference, finetune (speed, interleaved pairs, see harness.py),
+Sections (``--only``): pretrain, inference, finetune, dense (speed, interleaved pairs, see
+harness.py; dense = logits at every position, the path users write themselves, dense_step.py),
+compiled (minirob's step compiled vs eager, compile time apart, compiled_step.py),
 memory (peak RSS per workload, one subprocess per side, see memory.py), utilisation (FLOP/s of
 the pretraining step over the matmul FLOP/s measured before each pair, see peak.py) and quality
 (held-out MLM accuracy after 20%, 50% and 100% of ``--minutes`` of pretraining on Brown, see
@@ -32,13 +35,16 @@ from tqdm import tqdm
 
 import minirob
 
-from . import finetune_step, inference, memory, pretrain_step
+from . import compiled_step, dense_step, finetune_step, inference, memory, pretrain_step
 from .report import write_markdown
 
-SECTIONS = ("pretrain", "inference", "finetune", "memory", "utilisation", "quality")
-SPEED = {"pretrain": pretrain_step, "inference": inference, "finetune": finetune_step}
-TARGETS = {"pretrain": 1.5, "inference": 1.0, "finetune": 1.0}
-DEFAULT_REPEATS = {"pretrain": 15, "inference": 8, "finetune": 5}
+SECTIONS = ("pretrain", "inference", "finetune", "dense", "compiled", "memory", "utilisation",
+            "quality")
+SPEED = {"pretrain": pretrain_step, "inference": inference, "finetune": finetune_step,
+         "dense": dense_step}
+MEMORY = ("pretrain", "inference", "finetune")  # the workloads benchmarks/memory.py knows
+TARGETS = {"pretrain": 1.5, "inference": 1.0, "finetune": 1.0, "dense": 1.0}
+DEFAULT_REPEATS = {"pretrain": 15, "inference": 8, "finetune": 5, "dense": 10, "compiled": 8}
 PROBE_SIZE = {False: 1024, True: 128}  # square matmul measuring the FLOP/s available (peak.py)
 
 # A model small enough for a smoke test to run every workload in seconds.
@@ -48,6 +54,8 @@ TOY = dict(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_he
 
 def workloads(section: str, toy: bool) -> list[dict]:
     """The (preset, batch, length) cases of a speed section, as in the issue."""
+    if section == "dense":
+        return dense_workloads(toy)
     if toy:
         shapes = {"pretrain": [(8, 64)], "inference": [(4, 32), (1, 64)], "finetune": [(4, 32)]}
     else:
@@ -56,6 +64,14 @@ def workloads(section: str, toy: bool) -> list[dict]:
     overrides = TOY if toy else {}
     return [{"bench": section, "preset": preset, "overrides": overrides, "batch": b, "length": t}
             for b, t in shapes[section]]
+
+
+def dense_workloads(toy: bool) -> list[dict]:
+    """Each dense task at the tiny shape (32 x 128) and the roberta-base shape (8 x 128)."""
+    shapes = [("tiny", 8, 64)] if toy else [("tiny", 32, 128), ("base", 8, 128)]
+    return [{"bench": "dense", "task": task, "preset": preset, "overrides": TOY if toy else {},
+             "batch": b, "length": t}
+            for preset, b, t in shapes for task in dense_step.TASKS]
 
 
 def config_of(case: dict) -> minirob.RobertaConfig:
@@ -95,6 +111,8 @@ def run_speed(section: str, args, device: torch.device) -> list[dict]:
             with tqdm(total=repeats, desc=f"{section} {case['batch']}x{case['length']} {precision}",
                       disable=args.quiet) as bar:
                 options = {"probe_size": PROBE_SIZE[args.toy]} if section == "pretrain" else {}
+                if section == "dense":
+                    options = {"task": case["task"], "preset": case["preset"]}
                 comparison = SPEED[section].benchmark(
                     config_of(case), batch=case["batch"], length=case["length"],
                     precision=precision, device=device, repeats=repeats, warmup=args.warmup,
@@ -102,6 +120,25 @@ def run_speed(section: str, args, device: torch.device) -> list[dict]:
             case_info = {**case, "precision": precision, **options}
             results.append({**comparison.to_json(), "case": case_info,
                             "target": TARGETS[section], "started": start, "ended": stamp()})
+    return results
+
+
+def run_compiled(args, device: torch.device) -> list[dict]:
+    """Each compiled_step case at the tiny shape: compiled vs eager minirob, compile time apart."""
+    repeats = args.repeats or DEFAULT_REPEATS["compiled"]
+    batch, length = (8, 64) if args.toy else (32, 128)
+    config = minirob.RobertaConfig.tiny(**(TOY if args.toy else {}))
+    results = []
+    for case in compiled_step.CASES:
+        for precision in args.precisions:
+            start = stamp()
+            with tqdm(total=repeats, desc=f"compiled {case} {precision}", disable=args.quiet) as bar:
+                result = compiled_step.benchmark(config, case=case, batch=batch, length=length,
+                                                 precision=precision, device=device,
+                                                 repeats=repeats, progress=bar)
+            results.append({**result, "case": {"bench": "compiled", "task": case, "batch": batch,
+                                               "length": length, "precision": precision},
+                             "started": start, "ended": stamp()})
     return results
 
 
@@ -140,13 +177,13 @@ def run_utilisation(pretrain_results: list[dict]) -> list[dict]:
 def case_key(entry: dict) -> str:
     """What identifies a row: its workload and precision (a rerun replaces the row it repeats)."""
     case = entry.get("case") or {"precision": entry["precision"]}
-    return json.dumps({k: case.get(k) for k in ("bench", "batch", "length", "precision")})
+    return json.dumps({k: case.get(k) for k in ("bench", "task", "batch", "length", "precision")})
 
 
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
     """Rows of ``old`` not measured again, then the new ones, in a stable order."""
     fresh = {case_key(entry) for entry in new}
-    order = ("pretrain", "inference", "finetune")
+    order = ("pretrain", "inference", "finetune", "dense", "compiled")
     rows = [entry for entry in old if case_key(entry) not in fresh] + new
     return sorted(rows, key=lambda e: (order.index(e.get("case", {}).get("bench", "pretrain")),
                                        -e.get("case", {}).get("batch", 0),
@@ -162,7 +199,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--precisions", default="float32,bfloat16")
     parser.add_argument("--repeats", type=int, default=0,
-                        help="timed pairs per case (default: pretrain 15, inference 8, finetune 5)")
+                        help="timed pairs per case (default: pretrain 15, inference 8, "
+                             "finetune 5, dense 10, compiled 8)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed pairs per case")
     parser.add_argument("--minutes", type=float, default=10.0,
                         help="time-to-quality budget per model; checkpoints at 20/50/100%%")
@@ -204,10 +242,13 @@ def main(argv=None) -> dict:
         path.write_text(json.dumps(everything, indent=1))
         write_markdown(everything, out / "results.md")
 
-    for section in ("pretrain", "inference", "finetune"):
+    for section in ("pretrain", "inference", "finetune", "dense"):
         if section in args.sections:
             results[section] = merge(results.get(section, []), run_speed(section, args, device))
             save()
+    if "compiled" in args.sections:
+        results["compiled"] = merge(results.get("compiled", []), run_compiled(args, device))
+        save()
     if "utilisation" in args.sections:
         if "pretrain" not in results:
             raise SystemExit("utilisation needs the pretrain section (run it first or together)")
@@ -215,7 +256,7 @@ def main(argv=None) -> dict:
         save()
     if "memory" in args.sections:
         speed = args.memory_for.split(",") if args.memory_for else (
-            [s for s in SPEED if s in args.sections] or list(SPEED))
+            [s for s in MEMORY if s in args.sections] or list(MEMORY))
         results["memory"] = merge(results.get("memory", []), run_memory(speed, args, device))
         save()
     if "quality" in args.sections:

@@ -53,10 +53,10 @@ class Embeddings(nn.Module):
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
         """(B, T) ids -> (B, T, hidden)."""
         if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        x = (
-            self.token(input_ids)
-            + self.position(self.position_ids(input_ids))
-            + self.token_type(token_type_ids)
-        )
+            # Every token is of type 0: add that one row, broadcast over (B, T). Same numbers as
+            # looking it up at every position, without a (B, T, hidden) gather and its backward.
+            types = self.token_type.weight[0]  # (hidden,)
+        else:
+            types = self.token_type(token_type_ids)  # (B, T, hidden)
+        x = self.token(input_ids) + self.position(self.position_ids(input_ids)) + types
         return self.dropout(self.norm(x))
