@@ -14,6 +14,11 @@
 # blank, pretrain a tiny RoBERTa for a few minutes on the CPU while watching its loss curve fall,
 # and ask again.
 #
+# **Exercises.** Two cells ask you to write code: the 80/10/10 masking rule, and the MLM loss.
+# Each holds a stub that raises `NotImplementedError`; the cell after it checks your answer against
+# `minirob` and says "not attempted yet" until you write it, or exactly what differs (input,
+# expected, got) when it is wrong. Answers: `tutorials/solutions/04_pretraining.py`.
+#
 # **Budget.** About five minutes at the default settings on a laptop CPU: four of them are the
 # pretraining run, which stops on the clock (`PRETRAIN_MINUTES`), so a slower machine trains for
 # fewer steps rather than for longer. `MINIROB_TUTORIAL_FAST=1` trains an even smaller model for a
@@ -31,12 +36,16 @@ from IPython.display import display
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notebook-widget hint
 
 import minirob
+import torch.nn.functional as F
 from minirob import datasets
 from minirob.data import Document, MaskedBlocks, SpecialIds, fixed_masked_batches, pack_documents
 from minirob.examples.fill_mask import fill_mask
 from minirob.masking import MaskingConfig, mask_tokens
 from minirob.pretrain import TINY_PRETRAIN, init_unigram_bias, mlm_loss
 from minirob.train import TrainConfig, evaluate_batches, read_metrics, train
+
+import diagrams  # tutorials/diagrams.py: boxes and arrows for the figures
+from checks import check, quote  # tutorials/checks.py: exercise checks, numbers quoted in the text
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 PRETRAIN_MINUTES = 0.1 if FAST else 4.0  # the pretraining run of section 5 stops on this clock
@@ -57,8 +66,8 @@ print("minirob", minirob.__version__, "| fast mode:", FAST, "| torch threads:", 
 #
 # Because the model sees the words on *both* sides of a blank, it has to learn grammar, meaning
 # and facts about the world to play well. A model that guesses uniformly over a vocabulary of $V$
-# tokens scores $\log V$ nats (8.3 for $V = 4096$); one that always guesses by word frequency
-# alone does better; anything lower than that has learned to use context.
+# tokens scores $\log V$ nats ({{log_v}} for our $V$ = {{vocab}}); one that always guesses by word
+# frequency alone does better; anything lower than that has learned to use context.
 #
 # ## 2. The data: Brown, a tokenizer, and FULL-SENTENCES blocks
 #
@@ -153,18 +162,56 @@ assert abs(n / int(maskable.sum()) - 0.15) < 0.005 and abs(shares["<mask>"] - 0.
 # A random replacement can hit the original token by chance (1 in ~8k), so "kept" is a hair above 10%.
 
 # %% [markdown]
+# ### Exercise 1: the masking rule by hand
+#
+# Re-implement `mask_tokens` (without whole-word masking) using exactly the same three random
+# draws from the generator, in this order: one uniform number per position to choose the 15%
+# targets (a position is chosen when its number is below 0.15 and it is maskable); one uniform
+# number per position to pick the action (below 0.8: `<mask>`; from 0.8 to 0.9: random token;
+# otherwise keep); one random token id per position from `[first_ordinary, vocab_size)`. Return
+# the corrupted ids and the `predict_at` mask. The check compares both with the library's, given
+# the same seed.
+
+# %%
+# exercise: mask_by_hand
+def mask_by_hand(ids: torch.Tensor, generator: torch.Generator, p: float = 0.15):
+    raise NotImplementedError("three draws: choose targets, pick actions, random ids; return (corrupted, predict_at)")
+
+
+# %%
+def library_masking(ids, seed):
+    out = mask_tokens(ids, mask_id=special.mask, maskable=special.maskable(ids),
+                      random_ids=(special.first_ordinary, special.vocab_size), generator=torch.Generator().manual_seed(seed))
+    return out.input_ids, out.predict_at
+
+
+check("mask_by_hand", lambda ids, seed: mask_by_hand(ids, torch.Generator().manual_seed(seed)), [
+    (f"training blocks {lo}-{lo + 63} with seed {seed}", (train_blocks[lo:lo + 64], seed),
+     library_masking(train_blocks[lo:lo + 64], seed))
+    for lo, seed in [(0, 42), (64, 7)]
+])
+
+# %% [markdown]
 # **Dynamic masking.** BERT masked its data once, while preprocessing, so every epoch showed the
 # model the same blanks (the original BERT duplicated the data 10 times with different masks).
 # RoBERTa draws a new mask every time a block is fed to the model (Liu et al., 2019, section 4.1).
 # In `minirob` the batch source `MaskedBlocks` calls `mask_tokens` on each batch as it is drawn,
-# with its own seeded generator, so the same block looks different in every epoch:
+# with its own seeded generator. A source holding a single block draws it once per epoch, so we
+# can watch that one block over three epochs (targets in brackets):
 
 # %%
-source = MaskedBlocks(train_blocks[:4], batch_size=4, special=special, seed=0)  # 1 batch per epoch
+source = MaskedBlocks(train_blocks[:1], batch_size=1, special=special, seed=0)  # 1 block, 1 batch per epoch
+block = train_blocks[0]
+target_sets = []
 for epoch in range(3):
     b = next(source)
-    row = b["input_ids"][0, :24]
-    print(f"epoch {epoch}:", tokenizer.decode(row, skip_special_tokens=False).replace("\n", " ")[:110])
+    seen, where = b["input_ids"][0], b["predict_at"][0]  # (T,), (T,)
+    assert torch.equal(seen[~where], block[~where])  # the same block: only the targets differ
+    target_sets.append(set(where.nonzero().flatten().tolist()))
+    shown = [f"[{tokenizer.id_to_token(int(i))}]" if t else tokenizer.id_to_token(int(i))
+             for i, t in zip(seen[:20], where[:20])]
+    print(f"epoch {epoch}: targets at {sorted(target_sets[-1])}\n   ", " ".join(shown).replace("Ġ", "_"))
+assert len({frozenset(t) for t in target_sets}) == 3  # a different mask every epoch
 
 # %% [markdown]
 # ## 4. Fill-mask, before training
@@ -198,6 +245,54 @@ def show_guesses(model):
 show_guesses(model)
 
 # %% [markdown]
+# ### The loss, written out
+#
+# How do the model's outputs become the number the training minimises? The picture follows one
+# batch from the masking to the loss: the encoder reads the corrupted ids, and only the rows of the
+# targets go through the MLM head, whose last matrix is the token-embedding table itself (tied
+# weights, chapter 2), giving one score per vocabulary entry.
+
+# %%
+fig, ax = plt.subplots(figsize=(13, 2.6))
+diagrams.canvas(ax, 19.2, 2.8)
+steps = [("blocks\n(B, T) ids", "white"), ("mask_tokens\n15%: 80/10/10", "#f6e2c4"),
+         ("encoder\n(B, T, H)", "#dbe9f6"), ("rows where\npredict_at: (N, H)", "#e4d7f0"),
+         ("MLM head: dense,\nGELU, LayerNorm", "#d5ecd4"), ("x embedding\ntable^T: (N, V)", "#d5ecd4"),
+         ("cross-entropy\nvs targets (N,)", "#f6e2c4")]
+for n, (text, colour) in enumerate(steps):
+    diagrams.box(ax, 1.3 + n * 2.75, 1.5, text, width=2.3, height=1.0, colour=colour, size=8)
+    if n:
+        diagrams.arrow(ax, (1.3 + (n - 1) * 2.75 + 1.15, 1.5), (1.3 + n * 2.75 - 1.15, 1.5))
+ax.text(1.3 + 2.75, 0.55, "targets = the original ids there", ha="center", fontsize=8)
+ax.text(1.3 + 5 * 2.75, 0.55, "tied: the same tensor as the input embeddings", ha="center", fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ### Exercise 2: the MLM loss by hand
+#
+# Write `mlm_loss_by_hand(model, batch)` for a batch dict like the ones `MaskedBlocks` yields
+# (`input_ids`, `attention_mask`, `predict_at`, `targets`): run the model on the whole batch
+# (`model(input_ids, attention_mask)` returns logits of shape $(B, T, V)$), keep the rows where
+# `predict_at` is True (in row-major order, the order of `targets`), and return the mean
+# cross-entropy against `targets`. The check compares it with `minirob.pretrain.mlm_loss` (which
+# runs the MLM head at the target rows only, to save time) on two held-out batches.
+
+# %%
+# exercise: mlm_loss_by_hand
+def mlm_loss_by_hand(model, batch: dict) -> torch.Tensor:
+    raise NotImplementedError("logits (B, T, V) -> rows at predict_at (N, V) -> cross-entropy with targets (N,)")
+
+
+# %%
+loss_batches = fixed_masked_batches(valid_blocks, special, batch_size=16, limit=32)
+model.eval()
+with torch.no_grad():
+    check("mlm_loss_by_hand", mlm_loss_by_hand, [
+        (f"held-out batch {i} ({int(b['predict_at'].sum())} targets)", (model, b), mlm_loss(model, b)[0])
+        for i, b in enumerate(loss_batches)
+    ])
+
+# %% [markdown]
 # ## 5. Pretraining, with a live loss curve
 #
 # The training loop is `minirob.train.train`: AdamW with RoBERTa's betas (0.9, 0.98), a linear
@@ -221,13 +316,18 @@ unigram_loss = float(-(freq / freq.sum()).log()[valid_targets].mean())
 uniform_loss = float(torch.log(torch.tensor(float(tokenizer.vocab_size))))
 print(f"uniform guess: {uniform_loss:.2f} nats | frequency-only guess: {unigram_loss:.2f} nats "
       f"| {len(valid_targets):,} validation targets")
+quote("log_v", uniform_loss, ".1f")
+quote("vocab", tokenizer.vocab_size, ",")
+quote("unigram_loss", unigram_loss, ".2f")
+most_common_share = float((valid_targets == torch.bincount(train_ids).argmax()).float().mean())
+quote("most_common_share", most_common_share, ".0%")
 
 init_unigram_bias(model, train_blocks, special)
 run_dir = tempfile.mkdtemp(prefix="minirob-pretrain-")
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
 handle = display(fig, display_id=True)
 plt.close(fig)
-history = []
+history = [(0, evaluate_batches(model, mlm_loss, valid_eval))]  # (step, held-out metrics), from step 0
 
 
 def evaluate_and_draw(m):
@@ -262,59 +362,45 @@ print(f"{result.step:,} steps in {result.elapsed / 60:.1f} min; held-out loss {f
       f"(perplexity {final['perplexity']:.0f}), accuracy {final['accuracy']:.1%}")
 if not FAST:
     assert final["loss"] < unigram_loss, "the model should beat the context-free guess"
+train_log = [r for r in read_metrics(run_dir) if r["split"] == "train"]
+quote("first_loss", history[0][1]["loss"], ".2f")
+assert abs(history[0][1]["loss"] - unigram_loss) < 0.3  # "next to the frequency-only line"
+below = next((step for step, h in history if h["loss"] < unigram_loss - 0.1), None)  # clearly below
+quote("below_step", "at no evaluation of this run" if below is None else f"from step {below:,} on")
+quote("final_loss", final["loss"], ".2f")
+quote("final_accuracy", final["accuracy"], ".1%")
+quote("last_train_loss", train_log[-1]["loss"], ".2f")
+quote("minutes", result.elapsed / 60, ".1f")
+blocks_seen = result.step * 64
+tokens_seen = blocks_seen * float((train_blocks != special.pad).sum()) / len(train_blocks)
+quote("tokens_seen", tokens_seen / 1e6, ".1f")
+quote("blanks_seen", 0.15 * tokens_seen / 1e6, ".1f")
 
 # %% [markdown]
-# The loss starts on the frequency-only line (that is what the unigram bias buys) and sits there
-# for a while: the model must first discover that the neighbours of a blank say something about
-# it, and until its attention learns to look at them, guessing by frequency is all it can do.
-# Then the curve breaks downwards and the accuracy climbs: the model is using the context. (The
-# accuracy also counts the 10% of targets left unchanged, which a model quickly learns to copy;
-# that is why it starts above the 4% of always guessing the most common token.) The held-out
-# curve follows the training curve closely: a few epochs of a small corpus are too little for a
-# model this small to overfit.
+# Before the first step, the held-out loss is {{first_loss}} nats, next to the
+# frequency-only line at {{unigram_loss}}: that is what the unigram bias buys. The held-out loss
+# is more than 0.1 nats below that line {{below_step}}: there the model is using the context, which
+# frequency alone cannot. It ends at a held-out loss of {{final_loss}} nats with {{final_accuracy}}
+# of the targets guessed exactly. (The accuracy also counts the 10% of targets left unchanged, which a model quickly
+# learns to copy; always guessing the most common token would get {{most_common_share}}.) The last
+# logged training loss, {{last_train_loss}}, is close to the held-out one: a few epochs of a small
+# corpus are too little for a model this small to overfit.
 #
 # ## 6. Fill-mask, after training
 
 # %%
 show_guesses(model)
+for text in probes:
+    quote(f"guess_{probes.index(text)}", ", ".join(f"*{t.strip()}*" for t, _ in fill_mask(model, tokenizer, text, top=3)[0]))
 
 # %% [markdown]
-# The guesses are no longer noise. After a pronoun-shaped blank the model answers with pronouns,
-# after "walked into the" with places, after "The ... of the United States" with the kinds of
-# nouns that take that phrase: grammar and a little meaning, learned in four minutes from about a
-# million blanks (15% of seven million tokens). It does not know facts yet; that needs far more data and a
-# bigger model. Real RoBERTa saw about 2.2 trillion tokens (Liu et al., 2019: 500K steps of 8K
-# sequences of 512 tokens); this model saw about seven million. (`minirob pretrain --minutes 10`
-# runs the same recipe for ten minutes and reaches about 31% held-out accuracy; chapter 5 loads
-# weights that were trained for real.)
-#
-# ## Exercise: the masking rule by hand
-#
-# Re-implement `mask_tokens` (without whole-word masking) using exactly the same three random
-# draws from the generator, in this order: one uniform number per position to choose the 15%
-# targets (a position is chosen when its number is below 0.15 and it is maskable); one uniform
-# number per position to pick the action (below 0.8: `<mask>`; from 0.8 to 0.9: random token;
-# otherwise keep); one random token id per position from `[first_ordinary, vocab_size)`. The
-# check compares your corrupted ids and targets with the library's, given the same seed.
-
-# %%
-def mask_by_hand(ids, generator, p=0.15):
-    maskable = special.maskable(ids)
-    predict_at = maskable & (torch.rand(ids.shape, generator=generator) < p)
-    action = torch.rand(ids.shape, generator=generator)
-    random_ids = torch.randint(special.first_ordinary, special.vocab_size, ids.shape, generator=generator)
-    out = ids.clone()
-    out[predict_at & (action < 0.8)] = special.mask
-    use_random = predict_at & (action >= 0.8) & (action < 0.9)
-    out[use_random] = random_ids[use_random]
-    return out, predict_at
-
-
-# %%
-ours, ours_where = mask_by_hand(train_blocks[:64], torch.Generator().manual_seed(42))
-lib = mask_tokens(train_blocks[:64], mask_id=special.mask, maskable=special.maskable(train_blocks[:64]),
-                  random_ids=(special.first_ordinary, special.vocab_size),
-                  generator=torch.Generator().manual_seed(42))
-assert torch.equal(ours, lib.input_ids) and torch.equal(ours_where, lib.predict_at)
-assert torch.equal(train_blocks[:64][ours_where], lib.targets)
-print("mask_by_hand reproduces minirob.masking.mask_tokens exactly")
+# Compare with the noise before training. After "He said that <mask> would come back" the top
+# three guesses are now {{guess_1}}; after "walked into the" {{guess_0}}; in "The <mask> of the
+# United States" {{guess_3}}. Judge for yourself how well they fit the blanks: this is what
+# {{minutes}} minutes of training on about {{blanks_seen}} million blanks (15% of the
+# {{tokens_seen}} million tokens the model read) can teach. Facts need far more data and a bigger
+# model. Real RoBERTa saw about 2.2
+# trillion tokens (Liu et al., 2019: 500K steps of 8K sequences of 512 tokens). (Measured
+# elsewhere, not in this run: `minirob pretrain --minutes 10` runs the same recipe for ten minutes
+# and reached 30.8% held-out accuracy (docs/pretraining.md); chapter 5 loads weights that were
+# trained for real.)

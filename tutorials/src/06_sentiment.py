@@ -19,6 +19,11 @@
 # **Budget.** A few minutes at the default settings on an idle laptop CPU (two fine-tuning runs,
 # 2 epochs over 800 training sentences each); `MINIROB_TUTORIAL_FAST=1` uses a few dozen sentences
 # and one epoch. With more data and epochs the scores below go up; the comparison stays the same.
+#
+# **Exercises.** Two cells ask you to write code: the classification head, and macro-F1 from a
+# confusion matrix. Each holds a stub that raises `NotImplementedError`; the cell after it checks
+# your answer against `minirob` and says "not attempted yet" until you write it, or exactly what
+# differs (input, expected, got) when it is wrong. Answers: `tutorials/solutions/06_sentiment.py`.
 
 # %%
 import dataclasses
@@ -37,6 +42,10 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's noteb
 import minirob
 from minirob import datasets
 from minirob.finetune import FinetuneConfig, encode_texts, finetune, predict_logits, sentiment_examples
+from minirob.metrics import macro_f1
+
+import diagrams  # tutorials/diagrams.py: boxes and arrows for the figures
+from checks import check, quote  # tutorials/checks.py: exercise checks, numbers quoted in the text
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 TRAIN_SIZE = 64 if FAST else 800  # training sentences used (of 8,454)
@@ -67,12 +76,16 @@ ax.set(xlabel="mean human rating (-4 .. +4)", ylabel="sentences", title="movie-r
 plt.tight_layout()
 plt.show()
 print("label balance in training:", Counter(e.label for e in splits.train))
+positive_share = sum(1 for e in splits.train if e.label) / len(splits.train)  # label: 1 = positive
+quote("positive_share", positive_share, ".1%")
+assert 0.4 < positive_share < 0.6  # "nearly balanced"
 
 # %% [markdown]
 # The ratings are spread out, with a thin band of sentences near 0 that people found barely
 # positive or barely negative. Keep them in mind: they are where a model will struggle, and where
-# the labels themselves are least certain. The classes are nearly balanced, so a model that always
-# answers "positive" would score about 50%.
+# the labels themselves are least certain. The classes are nearly balanced ({{positive_share}} of
+# the training sentences are positive), so a model that always answers "positive" would score
+# about that much.
 #
 # ## 2. The classification head
 #
@@ -82,27 +95,67 @@ print("label balance in training:", Counter(e.label for e in splits.train))
 # $$ \text{logits} = W_o \tanh(W_d\, h_{\langle s \rangle} + b_d) + b_o, \qquad
 #    \mathcal L = -\log \operatorname{softmax}(\text{logits})_{y} $$
 #
-# (with dropout before each of the two linear maps during training). Loading MiniLM into
-# `RobertaForSequenceClassification` fills the encoder and reports the head as newly initialised.
-# Let us recompute the head by hand:
+# (with dropout before each of the two linear maps during training). The data path:
+
+# %%
+fig, ax = plt.subplots(figsize=(13, 2.2))
+diagrams.canvas(ax, 19.0, 2.3)
+path = [("ids (B, T)", "white"), ("encoder\n(B, T, H)", "#dbe9f6"), ("first row only\nh<s>: (B, H)", "#e4d7f0"),
+        ("dense + tanh\n(B, H)", "#d5ecd4"), ("out_proj\n(B, 2) logits", "#d5ecd4"), ("softmax,\ncross-entropy", "#f6e2c4")]
+for n, (text, colour) in enumerate(path):
+    diagrams.box(ax, 1.4 + n * 3.2, 1.2, text, width=2.4, height=1.0, colour=colour, size=9)
+    if n:
+        diagrams.arrow(ax, (1.4 + (n - 1) * 3.2 + 1.2, 1.2), (1.4 + n * 3.2 - 1.2, 1.2))
+ax.text(1.4 + 3.5 * 3.2, 0.3, "the head, trained for the task (dense may start from a pretrained pooler)",
+        ha="center", fontsize=8)
+plt.show()
+
+# %% [markdown]
+# Loading MiniLM into `RobertaForSequenceClassification` fills the encoder and reports the head
+# as newly initialised:
 
 # %%
 minilm = datasets.fetch("minilm", progress=False)
 tokenizer = minirob.Tokenizer.from_pretrained(minilm / "tokenizer.json")
 classifier = minirob.RobertaForSequenceClassification.from_pretrained(minilm, num_labels=2).eval()
 print("newly initialised:", classifier.load_report.newly_initialised)
-
 batch = tokenizer.encode_batch([e.text for e in splits.train[:3]])
 with torch.no_grad():
-    hidden = classifier.roberta(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (3, T, 384)
-    head = classifier.classifier
-    by_hand = head.out_proj(torch.tanh(head.dense(hidden[:, 0])))  # read <s>/[CLS] only: (3, 2)
-    logits = classifier(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-torch.testing.assert_close(by_hand, logits)
-print("head by hand == RobertaForSequenceClassification:", by_hand.softmax(-1))
+    logits = classifier(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (3, 2)
+probabilities = logits.softmax(-1)
+print("probabilities of a random head:", probabilities)
+quote("head_spread", f"{probabilities.min():.2f} to {probabilities.max():.2f}")
 
 # %% [markdown]
-# With a random head, the two probabilities hover around one half: the model has no opinion yet.
+# ### Exercise 1: the classification head by hand
+#
+# Write `classification_head(head, hidden)`: given the head module (`classifier.classifier`, with
+# linear layers `head.dense` and `head.out_proj`) and the encoder's output `hidden` of shape
+# $(B, T, H)$, return the logits $(B, 2)$ of the formula above (in `eval()` mode, so no dropout).
+# The check compares with the whole model on two batches of training sentences.
+
+# %%
+# exercise: classification_head
+def classification_head(head, hidden: torch.Tensor) -> torch.Tensor:
+    raise NotImplementedError("read the first token's vector, dense, tanh, out_proj")
+
+
+# %%
+def head_on_encoder(b):
+    hidden = classifier.roberta(b.input_ids, b.attention_mask, b.token_type_ids)  # (B, T, 384)
+    return classification_head(classifier.classifier, hidden)
+
+
+batches = [tokenizer.encode_batch([e.text for e in splits.train[i:i + 3]]) for i in (0, 3)]
+with torch.no_grad():
+    check("classification_head", head_on_encoder, [
+        (f"training sentences {i * 3}-{i * 3 + 2}", (b,), classifier(b.input_ids, b.attention_mask, b.token_type_ids))
+        for i, b in enumerate(batches)
+    ])
+
+# %% [markdown]
+# With a random head, the two probabilities hover around one half ({{head_spread}} above): the
+# model has no opinion yet.
 # (One detail: MiniLM, like BERT, also ships a trained *pooler*, a dense + tanh layer on `[CLS]`,
 # which is exactly the shape of the head's first layer. `minirob.finetune` starts the head's
 # `dense` from it, as transformers' `BertForSequenceClassification` does; RoBERTa checkpoints have
@@ -172,16 +225,24 @@ ax.set(xlabel="|mean rating|  (number of test sentences)", ylabel="accuracy (%)"
        title="errors concentrate on mildly rated sentences")
 plt.tight_layout()
 plt.show()
+bin_accuracy = [sum(g) / max(1, len(g)) for g in groups]
+quote("mildest_accuracy", bin_accuracy[0], ".0%")
+quote("mildest_count", len(groups[0]))
+strongest_accuracy = sum(sum(g) for g in groups[-2:]) / max(1, sum(len(g) for g in groups[-2:]))
+quote("strongest_accuracy", strongest_accuracy, ".0%")
+if not FAST:
+    assert strongest_accuracy > bin_accuracy[0]  # "accuracy climbs with the strength of the rating"
 print("a few mistakes:")
 for e, p, r in [(e, p, r) for e, p, r in zip(test_examples, predicted, ratings) if p != e.label][:5]:
     print(f"  rated {r:+.2f}, predicted {p}: {e.text[:100]}")
 
 # %% [markdown]
-# Accuracy climbs with the strength of the rating: roughly two sentences in three are right where
-# people barely leaned one way, about nine in ten where they felt strongly. Many mildly rated
+# Accuracy climbs with the strength of the rating: {{mildest_accuracy}} of the sentences are right
+# where people barely leaned one way (|rating| below 0.5), {{strongest_accuracy}} where they felt
+# strongly (|rating| 2 and above). Many mildly rated
 # sentences are genuinely mixed ("the acting is fine but the plot goes nowhere"; "Perhaps the
 # grossest movie ever made. Funny, though."), and a single binary label cannot be right about
-# them. (Only a dozen test sentences fall in the mildest bin, so its bar is a rough estimate.)
+# them. (Only {{mildest_count}} test sentences fall in the mildest bin, so its bar is a rough estimate.)
 #
 # ## 5. What was pretraining worth?
 #
@@ -202,35 +263,41 @@ for y, v in enumerate(results.values()):
 ax.set(xlim=(0, 100), xlabel="test accuracy (%)", title="same model, same data: pretrained vs random start")
 plt.tight_layout()
 plt.show()
+quote("random_accuracy", baseline["test"]["accuracy"], ".1%")
+quote("majority", majority, ".1%")
+quote("pretrained_accuracy", test["accuracy"], ".1%")
 if not FAST:
     assert test["accuracy"] > baseline["test"]["accuracy"] + 0.05
+    assert abs(baseline["test"]["accuracy"] - majority) < 0.08  # "close to the majority answer"
 
 # %% [markdown]
-# The randomly initialised model does no better than always giving the majority answer; in fact
-# that is exactly what it learned to do. 800 sentences are far too few to learn what words mean. The pretrained one starts from an encoder that already places
-# "a masterpiece" far from "a mess", and needs only a few dozen steps to read off the answer.
-# That gap is the whole argument for pretraining.
+# The randomly initialised model scores {{random_accuracy}}, close to always giving the majority
+# answer ({{majority}}): 800 sentences are far too few to learn what words mean. The pretrained
+# one, at {{pretrained_accuracy}}, starts from an encoder that already places "a masterpiece" far
+# from "a mess", and needs only a couple of short epochs to read off the answer. That gap is the
+# whole argument for pretraining.
 #
-# ## Exercise: macro-F1 from the confusion matrix
+# ### Exercise 2: macro-F1 from the confusion matrix
 #
 # Accuracy hides which class the mistakes come from. **Macro-F1** averages, over the classes, the
 # F1 of each class, the harmonic mean of its *precision* (of the sentences predicted as the class,
 # the share that truly are) and its *recall* (of the sentences truly in the class, the share
-# found). Compute it from `matrix` alone (rows = truth, columns = prediction) and check it against
-# the report.
+# found). Write `macro_f1_from_matrix(m)` computing it from a confusion matrix alone (rows =
+# truth, columns = prediction); a class never predicted has precision $0/0$: count it as 0, as
+# scikit-learn and `minirob.metrics` do. The check uses this run's test matrix and a made-up
+# three-class one with a class the "model" never predicts.
 
 # %%
+# exercise: macro_f1_from_matrix
 def macro_f1_from_matrix(m: torch.Tensor) -> float:
-    m = m.double()
-    tp = m.diag()
-    precision = tp / m.sum(0).clamp(min=1)  # column sums: everything predicted as the class
-    recall = tp / m.sum(1).clamp(min=1)  # row sums: everything truly in the class
-    # (a class never predicted has precision 0/0: count it as 0, as scikit-learn and minirob do)
-    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return float(f1.mean())
+    raise NotImplementedError("per class: precision from the column, recall from the row, F1; then the mean")
 
 
 # %%
-ours = macro_f1_from_matrix(matrix)
-print(f"macro-F1 by hand {ours:.4f} | minirob.metrics {test['macro_f1']:.4f}")
-assert abs(ours - test["macro_f1"]) < 1e-9
+three = torch.tensor([[5, 2, 0], [1, 6, 0], [3, 1, 0]])  # class 2 is never predicted
+truth = [i for i in range(3) for j in range(3) for _ in range(int(three[i, j]))]
+guess = [j for i in range(3) for j in range(3) for _ in range(int(three[i, j]))]
+check("macro_f1_from_matrix", macro_f1_from_matrix, [
+    ("this run's test confusion matrix", (matrix,), float(test["macro_f1"])),
+    (f"the three-class matrix {three.tolist()}", (three,), macro_f1(truth, guess, labels=[0, 1, 2])),
+], atol=1e-9)

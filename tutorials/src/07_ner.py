@@ -17,6 +17,12 @@
 #
 # **Budget.** A few minutes at the default settings on an idle laptop CPU (3 epochs over 600
 # tweets); `MINIROB_TUTORIAL_FAST=1` trains on a few dozen tweets for one epoch.
+#
+# **Exercises.** Two cells ask you to write code: first-subword label alignment, and reading the
+# entities off a BIO tag sequence. Each holds a stub that raises `NotImplementedError`; the cell
+# after it checks your answer against `minirob` and says "not attempted yet" until you write it, or
+# exactly what differs (input, expected, got) when it is wrong. Answers:
+# `tutorials/solutions/07_ner.py`.
 
 # %%
 import html
@@ -38,6 +44,8 @@ from minirob.finetune import IGNORE, FinetuneConfig, align_labels, conll_sentenc
 from minirob.metrics import entity_scores, extract_entities  # noqa: E402
 from minirob.predict import Predictor  # noqa: E402
 
+from checks import check, quote  # noqa: E402  (tutorials/checks.py: exercise checks, quoted numbers)
+
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 TRAIN_SIZE = 64 if FAST else 600  # training tweets used (of 1,916)
 EVAL_SIZE = 48 if FAST else None  # validation/test tweets used (None: all 239 each)
@@ -58,6 +66,7 @@ print("minirob", minirob.__version__, "| fast mode:", FAST)
 tweets = datasets.load_wnut16(progress=False)  # lists of (word, tag)
 splits = datasets.split_wnut16(tweets, seed=0)
 print(f"{len(tweets):,} tweets, {sum(len(t) for t in tweets):,} words; split sizes {splits.sizes()}")
+assert len(tweets) == 2_394 and len(splits.train) == 1_916  # the sizes the text names
 
 example = next(t for t in splits.train if sum(tag != "O" for _, tag in t) >= 4)
 words, tags = [w for w, _ in example], [t for _, t in example]
@@ -71,11 +80,14 @@ ax.set(ylabel="entities", title="WNUT-16 entity types (all 2,394 tweets)")
 plt.xticks(rotation=40, ha="right")
 plt.tight_layout()
 plt.show()
-print(f"{sum(counts.values()):,} entities; {sum(tag == 'O' for t in tweets for _, tag in t) / sum(len(t) for t in tweets):.0%} of words are O")
+outside_share = sum(tag == "O" for t in tweets for _, tag in t) / sum(len(t) for t in tweets)
+print(f"{sum(counts.values()):,} entities of {len(counts)} types")
+assert len(counts) == 10 and outside_share > 0.9
+quote("outside_share", outside_share, ".1%")
 
 # %% [markdown]
-# Over 90% of the words are `O`. That is why NER is *not* scored by the share of correct tags (a
-# model answering `O` everywhere would get over 90% of them right) but per entity; section 4.
+# {{outside_share}} of the words are `O`. That is why NER is *not* scored by the share of correct
+# tags (a model answering `O` everywhere would get that many right) but per entity; section 4.
 #
 # ## 2. Words versus subwords: aligning the labels
 #
@@ -112,17 +124,37 @@ for token, w, lab in zip(enc.tokens, enc.word_ids, aligned):
 display(HTML("<table style='font-size:11px;border-collapse:collapse'>" + "".join(
     f"<tr><th style='text-align:right;padding-right:8px'>{name}</th>{''.join(cells)}</tr>" for name, cells in rows.items()) + "</table>"))
 
-# The rule, re-derived by hand: a token is labelled iff it is the first token of its word.
-by_hand = [IGNORE if w is None or (i > 0 and enc.word_ids[i - 1] == w) else label_id[tags[w]]
-           for i, w in enumerate(enc.word_ids)]
-assert by_hand == aligned
 print(f"{len(words)} words -> {len(enc.tokens)} tokens; {sum(a != IGNORE for a in aligned)} labelled (one per word)")
 
 # %% [markdown]
-# Grey columns are skipped by the loss; yellow ones carry an entity label. (The alternative,
+# Grey columns are skipped by the loss; yellow ones carry an entity label.
+#
+# ### Exercise 1: first-subword alignment
+#
+# Write `first_subword_labels(word_ids, word_labels)`: `word_ids` has one entry per token (the
+# index of its word, or `None` for `<s>`, `</s>` and the like), `word_labels` one label id per word.
+# Return one label per token: the word's label on its first token, `IGNORE` ($-100$) on every
+# other piece and on the special tokens. The check compares with `align_labels` on the tweet above
+# and on the first 200 training tweets. (The alternative,
 # `label_all_subwords=True` in `FinetuneConfig`, labels every piece, with `I-type` for the pieces
 # of a `B-type` word.)
-#
+
+# %%
+# exercise: first_subword_labels
+def first_subword_labels(word_ids: list, word_labels: list[int]) -> list[int]:
+    raise NotImplementedError("label a token iff it is the first token of its word; IGNORE otherwise")
+
+
+# %%
+alignment_cases = []
+for tweet in [example] + splits.train[:200]:
+    tweet_words, tweet_labels = [w for w, _ in tweet], [label_id[t] for _, t in tweet]
+    tweet_word_ids = tokenizer.encode_words(tweet_words).word_ids
+    alignment_cases.append((f"the tweet {' '.join(tweet_words)[:60]!r}", (tweet_word_ids, tweet_labels),
+                            align_labels(tweet_word_ids, tweet_labels)))
+check("first_subword_labels", first_subword_labels, alignment_cases)
+
+# %% [markdown]
 # ## 3. Fine-tuning
 #
 # The head is one linear layer on every token's vector, $\text{logits}_t = W h_t + b$, trained with
@@ -147,6 +179,7 @@ print(f"{len(train_set):,} training tweets, {EPOCHS} epochs, {report['train_seco
 print("validation entity F1 after each epoch:", [round(h["score"], 3) for h in report["validation_history"]])
 print(f"test: {test['n_gold']} gold entities, {test['n_pred']} predicted, {test['n_correct']} exactly right")
 print(f"      precision {test['precision']:.1%}, recall {test['recall']:.1%}, F1 {test['f1']:.1%}")
+quote("test_f1", test["f1"], ".1%")
 
 # %% [markdown]
 # ## 4. Entity-level F1
@@ -158,8 +191,8 @@ print(f"      precision {test['precision']:.1%}, recall {test['recall']:.1%}, F1
 #
 # Getting "New York" out of "New York Knicks" earns nothing, and neither does the right span with
 # the wrong type. For context: the best system at the WNUT-16 shared task reached a little over
-# 50% F1 on the task's own test set, with all of the training data and a purpose-built model;
-# tweets are hard. Per type:
+# 50% F1 on the task's own test set (a published result, not computed here), with all of the
+# training data and a purpose-built model; tweets are hard. Ours: {{test_f1}}. Per type:
 
 # %%
 per_type = test["per_type"]
@@ -172,14 +205,19 @@ ax.set(ylabel="%", ylim=(0, 100), title="test scores per entity type (number of 
 ax.legend()
 plt.tight_layout()
 plt.show()
+scored = [k for k in kinds if per_type[k]["f1"] > 0]
+quote("types_scored", ", ".join(f"`{k}`" for k in scored) or "none")
+quote("n_scored", len(scored))
+quote("n_kinds", len(kinds))
+quote("most_frequent", f"`{kinds[0]}`")
 
 # %% [markdown]
-# Read the chart honestly: after three short epochs on 600 tweets the model has essentially
-# learned one type, the most frequent one, `person`; every other type scores zero on these test
-# tweets (it is only starting on places: it does tag *London* in section 5). A frequent type is learned first
-# because it supplies most of the gradient: with fewer than 10 training examples of a TV show,
-# there is almost nothing to learn from. Even for people the precision is low: the model tags many
-# capitalised words as names, and strict scoring punishes near misses. More tweets (all 1,916),
+# Read the chart honestly: after three short epochs on 600 tweets the model scores on
+# {{n_scored}} of the {{n_kinds}} types in these test tweets ({{types_scored}}); the most frequent
+# type is {{most_frequent}}. A frequent type is learned first because it supplies most of the
+# gradient: with fewer than 10 training examples of a TV show, there is almost nothing to learn
+# from. (On our own sentences in section 5, *London* comes out as {{london}}.) Precision suffers
+# from strict scoring, which punishes near misses. More tweets (all 1,916),
 # more epochs, a larger encoder or one pretrained on tweets all help; the scoring stays as strict.
 #
 # ## 5. Predicted entities, highlighted
@@ -270,40 +308,52 @@ for sentence, text, result in zip(shown, texts, results):
     items.append((text, pred + [g for g in gold if not any(p[0] < g[1] and g[0] < p[1] for p in pred)]))
 items += [(r["text"], [(e["start"], e["end"], e["type"], "pred") for e in r["entities"]]) for r in predictor.predict(own)]
 draw_highlights(items)
+own_results = predictor.predict(own)
+london = [e["type"] for e in own_results[1]["entities"] if "London" in own[1][e["start"]:e["end"]]]
+quote("london", f"`{london[0]}`" if london else "no entity")
+test_predictions = [r["tags"] for r in predictor.predict([" ".join(s.words) for s in test_set])]
+split_names = sum(1 for s, pred in zip(test_set, test_predictions) for e in extract_entities(s.tags)
+                  if e.end > e.start and all(pred[i].startswith("B-") for i in range(e.start, e.end + 1)))
+multi_word = sum(1 for s in test_set for e in extract_entities(s.tags) if e.end > e.start)
+quote("split_names", split_names)
+quote("multi_word", multi_word)
 
 # %% [markdown]
 # Predicted entities are coloured by type; underlined spans (with the gold type in grey) are gold
-# entities the model missed (in the picture: grey italics). Two typical failure modes show up:
-# every capitalised word looks like a name to this young model, and a two-word name often comes
-# out as two one-word entities (`B-person B-person` instead of `B-person I-person`), which the
-# strict score counts as two mistakes. Since the predictor's output carries character offsets,
+# entities the model missed (in the picture: grey italics). Two failure modes to look for:
+# capitalised words taken for names, and a two-word name coming out as two one-word entities
+# (`B-person B-person` instead of `B-person I-person`), which the strict score counts as two
+# mistakes: of the {{multi_word}} multi-word gold entities in the test tweets, {{split_names}}
+# were tagged `B-` on every word. Since the predictor's output carries character offsets,
 # the same few lines would highlight entities in any application.
 #
-# ## Exercise: read entities off a tag sequence
+# ### Exercise 2: read entities off a tag sequence
 #
 # Write `entities(tags)` returning the set of `(type, first_word, last_word)` triples in a BIO tag
 # sequence, with CoNLL's treatment of sloppy tags: an `I-X` that does not continue an entity of
 # type `X` (it follows `O`, or an entity of another type) *starts* a new entity. The check runs it
-# on every gold tweet and on the model's predictions for the test tweets, against
-# `minirob.metrics.extract_entities`.
+# on a hand-made sloppy sequence, every gold tweet and the model's predictions for the test
+# tweets, against `minirob.metrics.extract_entities` (a wrong answer names the tag sequence).
 
 # %%
-def entities(tags):
-    found, kind, start = set(), None, None
-    for i, tag in enumerate(list(tags) + ["O"]):  # a final O closes the last entity
-        prefix, _, typ = tag.partition("-")
-        continues = prefix == "I" and typ == kind
-        if kind is not None and not continues:  # the open entity ends before this word
-            found.add((kind, start, i - 1))
-            kind = None
-        if prefix in ("B", "I") and not continues:  # B, or a stray I, opens a new entity
-            kind, start = typ, i
-    return found
+# exercise: entities
+def entities(tags: list[str]) -> set[tuple[str, int, int]]:
+    raise NotImplementedError("walk the tags; B-X (or an I-X that does not continue X) opens an entity")
 
 
 # %%
-predicted_tags = [r["tags"] for r in predictor.predict([" ".join(s.words) for s in test_set])]
-sequences = [[t for _, t in s] for s in tweets] + predicted_tags + [["I-person", "I-geo-loc", "B-person", "I-person", "O", "I-other"]]
-for seq in sequences:
-    assert entities(seq) == {(e.type, e.start, e.end) for e in extract_entities(seq)}, seq
-print(f"entities() agrees with minirob.metrics.extract_entities on {len(sequences):,} tag sequences")
+def entities_of_all(sequences):
+    return {" ".join(seq): entities(seq) for seq in sequences}
+
+
+def expected_of_all(sequences):
+    return {" ".join(seq): {(e.type, e.start, e.end) for e in extract_entities(seq)} for seq in sequences}
+
+
+sloppy = [["I-person", "I-geo-loc", "B-person", "I-person", "O", "I-other"], ["B-person", "B-person", "I-company"]]
+gold_sequences = [[t for _, t in s] for s in tweets]
+check("entities", entities_of_all, [
+    ("two sloppy sequences", (sloppy,), expected_of_all(sloppy)),
+    (f"the gold tags of all {len(gold_sequences):,} tweets", (gold_sequences,), expected_of_all(gold_sequences)),
+    (f"the model's tags for {len(test_predictions)} test tweets", (test_predictions,), expected_of_all(test_predictions)),
+])
