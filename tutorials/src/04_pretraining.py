@@ -370,6 +370,8 @@ quote("below_step", "at no evaluation of this run" if below is None else f"from 
 quote("final_loss", final["loss"], ".2f")
 quote("final_accuracy", final["accuracy"], ".1%")
 quote("last_train_loss", train_log[-1]["loss"], ".2f")
+if not FAST:
+    assert below is not None and abs(train_log[-1]["loss"] - final["loss"]) < 0.5  # the two claims below
 quote("minutes", result.elapsed / 60, ".1f")
 blocks_seen = result.step * 64
 tokens_seen = blocks_seen * float((train_blocks != special.pad).sum()) / len(train_blocks)
