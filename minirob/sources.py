@@ -17,6 +17,7 @@ classification on a pretrained encoder whose head would be random).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -151,10 +152,12 @@ def _from_path(head: str, path: Path, tokenizer: Tokenizer | None, source: str) 
         if head != run_head:
             raise ConfigError(f"{source} is a fine-tuned {recipe['task']} run "
                               f"({_HEAD_WORDS[run_head]}); it cannot do {_HEAD_WORDS[head]}")
-    model = HEADS[head].from_pretrained(path)
+    with quiet_loader():  # a missing head is checked here, and refused with a reason
+        model = HEADS[head].from_pretrained(path)
     prefix = _HEAD_WEIGHTS[head]
     if prefix and any(name.startswith(prefix) for name in model.load_report.newly_initialised):
-        raise ConfigError(f"{source} has no trained {head.replace('-', ' ')} head (it is "
+        name = "masked-LM" if head == "mlm" else head.replace("-", " ")
+        raise ConfigError(f"{source} has no trained {name} head (it is "
                           f"{architecture(path)}); {_what_instead(head)}")
     if tokenizer is None:
         tokenizer = Tokenizer.from_pretrained(path if path.is_dir() else path.parent)
@@ -196,6 +199,19 @@ def tagging_task(labels) -> str:
     """``"ner"`` when every label is a BIO/IOBES tag, else ``"pos"`` (a plain tag per word)."""
     bio = all(label == "O" or label[:2] in ("B-", "I-", "E-", "S-") for label in labels)
     return "ner" if bio else "pos"
+
+
+@contextlib.contextmanager
+def quiet_loader():
+    """Hold back the loader's "newly initialised" warning: for prediction a missing head is an
+    error (raised by the caller), and a missing pooler does not matter to features."""
+    loader = logging.getLogger("minirob")
+    level = loader.level
+    loader.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        loader.setLevel(level)
 
 
 def _what_instead(head: str) -> str:

@@ -275,7 +275,7 @@ def test_bad_input(hf_dirs, runs, base, tmp_path):
     shutil.copy(base / "config.json", tmp_path / "empty" / "config.json")
     with pytest.raises(MissingFileError, match="no weights"):
         minirob.pipeline("feature-extraction", tmp_path / "empty")
-    with pytest.raises(ConfigError, match="no trained mlm head.*RobertaForSequenceClassification"):
+    with pytest.raises(ConfigError, match="no trained masked-LM head.*RobertaForSequenceClassification"):
         minirob.pipeline("fill-mask", hf_dirs["clf"])
     with pytest.raises(ConfigError, match="no trained sequence classification head"):
         minirob.pipeline("text-classification", base)
@@ -294,3 +294,13 @@ def test_long_inputs_are_truncated_with_a_count(hf_dirs, caplog):
     with caplog.at_level("WARNING"):
         result = minirob.pipeline("text-classification", hf_dirs["clf"])([long, "good"])
     assert len(result) == 2 and "1 of 2 input texts were longer" in caplog.text
+
+
+def test_docs_examples():
+    """The outputs quoted in docs/pipelines.md come from here (doctest on the file, minilm)."""
+    import doctest
+
+    fetch("minilm", progress=False)
+    path = Path(__file__).resolve().parent.parent / "docs" / "pipelines.md"
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0
