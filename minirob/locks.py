@@ -10,12 +10,14 @@ Three ways to hold it, the first the platform has:
   takes it over. A live holder is waited for, up to ``timeout`` seconds, and then named in the error.
 
 ``import fcntl`` at the top of a module makes the module fail on Windows; here each way is tried.
+
+``process_alive(pid)`` is the one liveness check every leftover-cleaner uses (the run lock, stale
+``.saving-*`` folders, this module's lock files).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import time
@@ -118,19 +120,42 @@ def _age(path: Path) -> float:
         return 0.0
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie counts as dead)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would *terminate* the process on Windows
+        import ctypes  # standard library; only needed here
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.GetLastError() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # gone, or a number no PID can be
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:  # Linux: a killed child its parent has not reaped yet is a zombie, not a writer
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _is_dead(holder: tuple[int, str, float] | None) -> bool:
     """True when the holder ran on this host and its PID is gone (a PID on another host sharing
     the folder cannot be checked from here, so it is never presumed dead)."""
     if holder is None:
         return False
     pid, host, _started = holder
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except OSError as error:
-        return error.errno == errno.ESRCH
-    return False
+    return host == socket.gethostname() and not process_alive(pid)
 
 
 def _describe(holder: tuple[int, str, float] | None) -> str:

@@ -23,38 +23,10 @@ import time
 from pathlib import Path
 
 from .errors import TrainingError
+from .locks import process_alive
 
 LOCK_NAME = "run.lock"
 _depth: dict[str, int] = {}  # lock paths this process holds -> how many times it took them
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this host (a zombie counts as dead)."""
-    if pid == os.getpid():
-        return True
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would *terminate* the process on Windows
-        import ctypes  # standard library; only needed here
-
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return ctypes.GetLastError() == 5  # access denied: it exists
-        code = ctypes.c_ulong()
-        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        kernel32.CloseHandle(handle)
-        return code.value == 259  # STILL_ACTIVE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    try:  # Linux: a killed child its parent has not reaped yet is a zombie, not a writer
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _escape(text: object) -> str:

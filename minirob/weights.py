@@ -26,6 +26,7 @@ from torch import Tensor
 from .config import RobertaConfig
 from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError, WriteError
 from .fairseq import read_fairseq_checkpoint
+from .locks import process_alive
 from .names import (  # noqa: F401 - re-exported: `from minirob.weights import BACKBONE_TABLE`
     BACKBONE_TABLE,
     DECODER_NAMES,
@@ -262,10 +263,4 @@ def _writer_is_dead(name: str) -> bool:
     host = socket.gethostname().replace("-", "_") or "host"
     if len(parts) < 3 or parts[0] != host or not parts[1].isdigit():
         return False
-    try:
-        os.kill(int(parts[1]), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OSError, OverflowError):
-        return False  # exists under another user, or cannot tell: keep it
-    return False
+    return not process_alive(int(parts[1]))
