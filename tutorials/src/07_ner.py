@@ -44,6 +44,7 @@ from minirob.finetune import IGNORE, FinetuneConfig, align_labels, conll_sentenc
 from minirob.metrics import entity_scores, extract_entities  # noqa: E402
 from minirob.predict import Predictor  # noqa: E402
 
+import diagrams  # noqa: E402  (tutorials/diagrams.py: boxes and arrows for the figures)
 from checks import check, quote  # noqa: E402  (tutorials/checks.py: exercise checks, quoted numbers)
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
@@ -127,7 +128,36 @@ display(HTML("<table style='font-size:11px;border-collapse:collapse'>" + "".join
 print(f"{len(words)} words -> {len(enc.tokens)} tokens; {sum(a != IGNORE for a in aligned)} labelled (one per word)")
 
 # %% [markdown]
-# Grey columns are skipped by the loss; yellow ones carry an entity label.
+# Grey columns are skipped by the loss; yellow ones carry an entity label. The same alignment as a
+# picture, for the first tokens of the tweet: each token points to its word, and the tagger head
+# (one linear layer applied to every token's vector) is trained on the label under each token.
+
+# %%
+n_tokens = min(len(enc.tokens), 14)
+fig, ax = plt.subplots(figsize=(14, 3.0))
+diagrams.canvas(ax, 1.25 * n_tokens + 0.4, 3.3)
+token_x = [0.8 + 1.25 * i for i in range(n_tokens)]
+pieces_of = {}  # word index -> x of its tokens
+for i in range(n_tokens):
+    if enc.word_ids[i] is not None:
+        pieces_of.setdefault(enc.word_ids[i], []).append(token_x[i])
+for w, xs in pieces_of.items():
+    centre = sum(xs) / len(xs)
+    diagrams.box(ax, centre, 2.75, f"{words[w]}\n{tags[w]}", width=1.25 * len(xs) - 0.15, height=0.75,
+                 colour="#ffe9a8" if tags[w] != "O" else "white", size=8)
+    for x in xs:
+        ax.plot([x, centre], [1.5, 2.37], color="gray", lw=0.8)
+for i in range(n_tokens):
+    skipped = aligned[i] == IGNORE
+    diagrams.box(ax, token_x[i], 1.2, enc.tokens[i], width=1.15, height=0.55,
+                 colour="#eeeeee" if skipped else "#dbe9f6", size=8)
+    ax.text(token_x[i], 0.5, "-100" if skipped else label_names[aligned[i]], ha="center", fontsize=7,
+            color="#999999" if skipped else "black")
+ax.text(0.1, 0.05, "words and tags (top) -> tokens (middle) -> the label each token's logits W h_t + b are "
+        "trained on (bottom; grey: skipped by the loss)", fontsize=8)
+plt.show()
+
+# %% [markdown]
 #
 # ### Exercise 1: first-subword alignment
 #
