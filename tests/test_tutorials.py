@@ -154,6 +154,24 @@ def test_prose_placeholders_are_filled_from_the_run_and_cannot_drift():
         build.quotes(twice)
 
 
+def test_prose_refresh_fills_quotes_from_the_committed_run_and_refuses_new_ones(tmp_path, monkeypatch):
+    name = CHAPTERS[0]
+    (tmp_path / "src").mkdir()
+    (tmp_path / f"{name}.ipynb").write_bytes((TUTORIALS / f"{name}.ipynb").read_bytes())
+    monkeypatch.setattr(build, "HERE", tmp_path)
+    source = tmp_path / "src" / f"{name}.py"
+    # A reworded sentence around a quoted number: the number still comes from the committed outputs.
+    source.write_text(_source(name).replace("# Read the first row:", "# Look at the first row:", 1), encoding="utf-8")
+    build.refresh_prose(source)
+    nb = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+    text = next(c.source for c in nb.cells if c.source.startswith("Look at the first row"))
+    assert build.quotes(nb)["score_00"] in text and "{{" not in text
+    # A placeholder the committed run never showed cannot be filled without running the chapter.
+    source.write_text(_source(name).replace("# Read the first row:", "# Read {{new_number}} rows:", 1), encoding="utf-8")
+    with pytest.raises(SystemExit, match="new_number"):
+        build.refresh_prose(source)
+
+
 # --------------------------------------------------------------------------- exercises
 def test_check_says_not_attempted_wrong_or_correct(capsys, monkeypatch):
     import torch
