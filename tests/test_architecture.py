@@ -113,6 +113,12 @@ def test_the_layer_table_parses():
     assert [layer for layer, _ in LAYERS] == sorted(layer for layer, _ in LAYERS)
 
 
+def test_the_layer_table_names_only_real_modules():
+    named = {pattern for _, patterns in LAYERS for pattern in patterns if "*" not in pattern}
+    gone = sorted(named - set(MODULES))
+    assert not gone, "docs/architecture.md's layer table names missing modules: " + ", ".join(gone)
+
+
 def test_every_module_has_a_layer():
     missing = [name for name in MODULES if layer_of(name) is None]
     assert not missing, ("modules in no layer (add them to the table in docs/architecture.md): "
