@@ -94,13 +94,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
         if culprit:  # torch names what the pickle wanted to import; nothing was imported or run
             raise UnsafeCheckpointError(
                 f"{path}: refused, the pickle asks for code: {culprit} minirob reads .bin files "
-                "with weights_only=True; see README 'Reliability and untrusted checkpoints'."
+                "with weights_only=True; see docs/reliability.md."
             ) from None
         text = lines[0] if lines else type(error).__name__
         raise CheckpointError(
             f"{path}: cannot be read as a PyTorch weights file with weights_only=True ({text}). "
-            "minirob never unpickles arbitrary objects; see README 'Reliability and untrusted "
-            "checkpoints'."
+            "minirob never unpickles arbitrary objects; see docs/reliability.md."
         ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
