@@ -29,9 +29,10 @@ CHAPTERS = [
 ]
 
 
-# Chapters whose exercises are stubs with answers in tutorials/solutions/ (issue 16); chapter 5
-# still carries its old pre-solved exercise (its weight-name tables are being reworked).
-WITH_EXERCISES = ["01_attention", "02_encoder_block", "03_bpe", "04_pretraining", "06_sentiment", "07_ner"]
+# Every chapter's exercises are stubs with answers in tutorials/solutions/ (issue 16); chapter 5
+# has one exercise so far (issue 16 asks for two to four per chapter).
+WITH_EXERCISES = CHAPTERS
+FEWER_EXERCISES = {"05_real_weights": 1}
 
 
 def _load(name: str):
@@ -214,8 +215,8 @@ def test_every_exercise_has_an_answer_and_a_stub(name):
     cells = build.parse_percent(_source(name))
     found = build.exercises(cells, name)
     assert set(build.load_solutions(name)) == set(found.values())
-    if name in WITH_EXERCISES:
-        assert 2 <= len(found) <= 4, f"{name}: {len(found)} exercises"
+    least = FEWER_EXERCISES.get(name, 2)
+    assert least <= len(found) <= 4, f"{name}: {len(found)} exercises"
     solved = build.notebook_from_source(TUTORIALS / "src" / f"{name}.py", solutions=True)
     for index in found:
         assert "raise NotImplementedError" not in solved.cells[index].source

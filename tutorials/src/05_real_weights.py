@@ -38,6 +38,9 @@ from minirob import datasets
 from minirob.fairseq import FAIRSEQ_TABLE, dictionary_tokenizer, load_fairseq
 from minirob.safe_pickle import safe_torch_load
 from minirob.weights import BACKBONE_TABLE, hf_to_minirob, minirob_to_hf
+from minirob.names import compile_table, rename
+
+from checks import check  # tutorials/checks.py: exercise checks
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 transformers.utils.logging.set_verbosity_error()
@@ -299,33 +302,28 @@ else:
 # Write `to_minirob(hf_name)` that turns a transformers RoBERTa *backbone* name such as
 # `roberta.encoder.layer.2.attention.self.query.weight` into minirob's
 # (`roberta.encoder.layers.2.attention.query.weight`), using only string operations and the
-# table in section 1 as your guide. The check runs it on every backbone weight of the sapiens
-# checkpoint and compares with the library's translation.
+# table in section 1 as your guide (careful with the order: `.output.dense.` is also the end of
+# `.attention.output.dense.`). The check runs it on that name, then on every backbone weight of
+# the sapiens checkpoint, and compares with the library's translation (`minirob.names.rename`
+# with the backbone table).
 
 # %%
+# exercise: to_minirob
 def to_minirob(hf_name: str) -> str:
-    renames = [  # longest, most specific first
-        (".attention.self.", ".attention."),
-        (".attention.output.dense.", ".attention.output."),
-        (".attention.output.LayerNorm.", ".attention_norm."),
-        (".intermediate.dense.", ".feed_forward.up."),
-        (".output.dense.", ".feed_forward.down."),
-        (".output.LayerNorm.", ".output_norm."),
-        ("encoder.layer.", "encoder.layers."),
-        ("embeddings.word_embeddings.", "embeddings.token."),
-        ("embeddings.position_embeddings.", "embeddings.position."),
-        ("embeddings.token_type_embeddings.", "embeddings.token_type."),
-        ("embeddings.LayerNorm.", "embeddings.norm."),
-    ]
-    for old, new in renames:
-        hf_name = hf_name.replace(old, new)
-    return hf_name
+    raise NotImplementedError("string replacements, the most specific first")
 
 
 # %%
-library_names, _ = hf_to_minirob(checkpoint.state, checkpoint.config)
-library_names = {k.removeprefix("backbone:") for k in library_names if k.startswith("backbone:")}
+backbone_rules = compile_table(BACKBONE_TABLE)
+
+
+def library_translation(names):
+    return {n: "roberta." + rename(n.removeprefix("roberta."), backbone_rules) for n in names}
+
+
+example_name = ["roberta.encoder.layer.2.attention.self.query.weight"]
 hf_backbone = [k for k in checkpoint.state if k.startswith("roberta.")]
-mine = {to_minirob(k).removeprefix("roberta.") for k in hf_backbone}
-assert mine == library_names, sorted(mine ^ library_names)[:6]
-print(f"to_minirob agrees with minirob.weights on all {len(hf_backbone)} backbone names")
+check("to_minirob", lambda names: {n: to_minirob(n) for n in names}, [
+    (repr(example_name[0]), (example_name,), library_translation(example_name)),
+    (f"all {len(hf_backbone)} backbone weights of the sapiens checkpoint", (hf_backbone,), library_translation(hf_backbone)),
+])
