@@ -9,20 +9,25 @@ from __future__ import annotations
 import os
 import time
 
-from minirob.datasets import load_sentiment, load_wnut16, split_sentiment, split_wnut16
+from minirob.datasets import (brown_pos_splits, load_sentiment, load_wnut16, split_sentiment,
+                              split_wnut16)
 from minirob.finetune import conll_sentences, sentiment_examples
 
 
 def task_splits(task: str, seed: int = 0):
-    """(train, validation, test) examples for ``"sentiment"`` (movie snippets) or ``"ner"``."""
+    """(train, validation, test) examples for ``"sentiment"`` (movie snippets), ``"ner"`` or
+    ``"pos"`` (Brown, split by pretraining's held-out documents)."""
     if task == "sentiment":
         splits = split_sentiment(load_sentiment("movie", progress=False), seed=seed)
         convert = sentiment_examples
     elif task == "ner":
         splits = split_wnut16(load_wnut16(progress=False), seed=seed)
         convert = conll_sentences
+    elif task == "pos":
+        splits = brown_pos_splits(seed=seed, progress=False)
+        convert = conll_sentences
     else:
-        raise ValueError(f"task {task!r}: expected sentiment or ner")
+        raise ValueError(f"task {task!r}: expected sentiment, ner or pos")
     return convert(splits.train), convert(splits.validation), convert(splits.test)
 
 

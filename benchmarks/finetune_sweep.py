@@ -39,6 +39,24 @@ def grid(items: list[str]) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
 
 
+def recipe_row(start: Path, splits, recipe: dict, start_name: str) -> dict:
+    """Fine-tune ``start`` with ``recipe`` (FinetuneConfig fields) in a scratch directory: one
+    result row (per-epoch validation scores, the best epoch's test score, seconds, steps)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = finetune(start, *splits, FinetuneConfig(**recipe), tmp)
+    return {
+        "start": start_name,
+        "train_examples": len(splits[0]),
+        "recipe": recipe,
+        "validation": [round(h["score"], 4) for h in report["validation_history"]],
+        "best_epoch": report["best_epoch"],
+        "test": round(report["test"]["score"], 4),
+        "seconds": round(time.perf_counter() - started, 1),
+        "steps": report["steps"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", required=True, choices=list(BEST))
@@ -62,18 +80,7 @@ def main() -> None:
         recipe = dict(BEST[args.task], minutes=None, progress=False, random_init=random_init)
         recipe.update({k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)})
         recipe.update(changes)
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            report = finetune(start, *splits, FinetuneConfig(**recipe), tmp)
-        row = {
-            "start": str(args.start or "minilm"),
-            "train_examples": len(splits[0]),
-            "recipe": recipe,
-            "validation": [round(h["score"], 4) for h in report["validation_history"]],
-            "best_epoch": report["best_epoch"],
-            "test": round(report["test"]["score"], 4),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
+        row = recipe_row(start, splits, recipe, str(args.start or "minilm"))
         rows.append(row)
         results_path.write_text(json.dumps(rows, indent=1))
         print(json.dumps({k: row[k] for k in ("validation", "test", "seconds")}),
