@@ -24,7 +24,8 @@ from safetensors.torch import save_file  # module-level, so a test can stand in 
 from torch import Tensor
 
 from .config import RobertaConfig
-from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError, WriteError
+from .containers import check_regular_file
+from .errors import CheckpointError, MissingFileError, WriteError
 from .fairseq import read_fairseq_checkpoint
 from .locks import process_alive
 from .names import (  # noqa: F401 - re-exported: `from minirob.weights import BACKBONE_TABLE`
@@ -57,8 +58,7 @@ def weights_digest(state: dict[str, Tensor]) -> str:
 def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
     """Read a .safetensors or .bin file; corrupted files become CheckpointError."""
     path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"no checkpoint file at {path}")
+    check_regular_file(path)  # missing, a directory, a FIFO (would block), a device: one line
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty")
     if path.suffix == ".safetensors":
@@ -82,30 +82,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Tensor]:
             f"{path}: not a weights file (not safetensors, not a PyTorch zip or pickle: it starts "
             f"with {magic!r}); give the directory holding config.json and the weights"
         )
-    check_zip_crc(path)  # torch.load alone would not notice a flipped bit in the tensor bytes
-    try:
-        state = load_tensor_file(path)  # never torch.load: see safe_pickle (issue 19)
-    except CheckpointError:
-        raise
-    except Exception as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        culprit = next((line for line in lines if "GLOBAL" in line), None)
-        culprit = culprit and culprit.split(". Please use")[0].rstrip(".") + "."  # not the bypass
-        if culprit:  # torch names what the pickle wanted to import; nothing was imported or run
-            raise UnsafeCheckpointError(
-                f"{path}: refused, the pickle asks for code: {culprit} minirob reads .bin files "
-                "with weights_only=True; see docs/reliability.md."
-            ) from None
-        text = lines[0] if lines else type(error).__name__
-        raise CheckpointError(
-            f"{path}: cannot be read as a PyTorch weights file with weights_only=True ({text}). "
-            "minirob never unpickles arbitrary objects; see docs/reliability.md."
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
-    return state
+    check_zip_crc(path)  # every record's CRC-32, also those the loader below does not read
+    return load_tensor_file(path)  # never torch.load: see safe_pickle (issue 19)
 
 
 def _read_weights_in(directory: Path) -> dict[str, Tensor]:
