@@ -25,8 +25,9 @@ def points(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
-def recipe_words(recipe: dict, steps: int) -> str:
-    return f"{recipe['epochs']:g} ep, batch {recipe['batch_size']}, lr {recipe['lr']:g}; {steps} steps"
+def recipe_words(recipe: dict, steps: int, window: int | None = None) -> str:
+    pieces = f", {window}-token windows" if window else ""
+    return f"{recipe['epochs']:g} ep, batch {recipe['batch_size']}, lr {recipe['lr']:g}{pieces}; {steps} steps"
 
 
 def commands_section(results: dict) -> list[str]:
@@ -56,7 +57,7 @@ def payoff_table(results: dict) -> list[str]:
     for size in SIZE_WORDS:
         pairs = payoff_pairs(results).get(size, [])
         for seed, pre, rnd in pairs:
-            lines.append(f"| {SIZE_WORDS[size]} | {recipe_words(pre['recipe'], pre['steps'])} | {seed} | "
+            lines.append(f"| {SIZE_WORDS[size]} | {recipe_words(pre['recipe'], pre['steps'], pre.get('window'))} | {seed} | "
                          f"{pct(pre['test'])} | {pct(rnd['test'])} | {points(pre['test'] - rnd['test'])} | "
                          f"{pre['seconds']:.0f} / {rnd['seconds']:.0f} |")
         if pairs:

@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.finetune_data import machine_load, task_splits  # noqa: E402
 from benchmarks.finetune_sweep import grid, recipe_row  # noqa: E402
 from benchmarks.probe_features import probe_pos  # noqa: E402
+from minirob import Tokenizer  # noqa: E402
+from minirob.tasks import TaggedSentence  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = ("100", "1000", "all")
@@ -52,13 +54,34 @@ DEFAULT = {"100": dict(epochs=40, batch_size=16, lr=1e-3),
            "all": dict(epochs=0.25, batch_size=32, lr=1e-3)}
 
 
-def payoff_splits(size: str, seed: int):
+def windows(sentences, tokenizer: Tokenizer, max_tokens: int) -> list[TaggedSentence]:
+    """Each sentence cut into consecutive runs of words that encode to at most ``max_tokens``
+    tokens, ``<s>`` and ``</s>`` included: the positions a model pretrained on blocks of that
+    length has learned (past them its position vectors are still random). Every word lands in
+    exactly one piece, so token accuracy is still over the same words."""
+    pieces = []
+    for sentence in sentences:
+        word_ids = tokenizer.encode_words(sentence.words).word_ids
+        sizes = [sum(1 for w in word_ids if w == i) for i in range(len(sentence.words))]
+        start, used = 0, 2  # <s> and </s>
+        for i, size in enumerate(sizes):
+            if i > start and used + size > max_tokens:
+                pieces.append(TaggedSentence(sentence.words[start:i], sentence.tags[start:i], sentence.source))
+                start, used = i, 2
+            used += size
+        pieces.append(TaggedSentence(sentence.words[start:], sentence.tags[start:], sentence.source))
+    return pieces
+
+
+def payoff_splits(size: str, seed: int, window: int | None = None, tokenizer: Tokenizer | None = None):
     """(train, validation, test): ``size`` training sentences drawn with ``seed`` (all for "all"),
-    the fixed validation draw, the whole test split."""
+    the fixed validation draw, the whole test split; with ``window``, every split's sentences cut
+    into pieces of at most that many tokens (:func:`windows`)."""
     train, validation, test = task_splits("pos")
     if size != "all":
         train = random.Random(seed).sample(list(train), int(size))
-    return train, random.Random(0).sample(list(validation), VALIDATION_SENTENCES), test
+    splits = (train, random.Random(0).sample(list(validation), VALIDATION_SENTENCES), test)
+    return splits if window is None else tuple(windows(split, tokenizer, window) for split in splits)
 
 
 def picked_recipe(results: dict, size: str) -> dict:
@@ -77,10 +100,14 @@ def picked_recipe(results: dict, size: str) -> dict:
 
 
 def cell(start: Path, size: str, seed: int, random_init: bool, recipe: dict) -> dict:
-    """One fine-tuning run: the row of ``finetune_sweep.recipe_row`` plus where it sits."""
+    """One fine-tuning run: the row of ``finetune_sweep.recipe_row`` plus where it sits.
+    ``recipe`` holds FinetuneConfig fields and optionally ``window`` (see :func:`windows`)."""
+    recipe = dict(recipe)
+    window = recipe.pop("window", None)
+    splits = payoff_splits(size, seed, window, Tokenizer.from_pretrained(start))
     full = dict(COMMON, **recipe, seed=seed, random_init=random_init)
-    row = recipe_row(start, payoff_splits(size, seed), full, str(start))
-    return {"size": size, "seed": seed, "random_init": random_init, **row}
+    row = recipe_row(start, splits, full, str(start))
+    return {"size": size, "seed": seed, "random_init": random_init, "window": window, **row}
 
 
 def load(path: Path) -> dict:

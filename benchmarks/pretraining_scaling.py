@@ -10,7 +10,8 @@ the others are skipped, so running this again later picks up runs that have fini
 cells already measured are kept, not rerun. Downstream, same recipe and steps for every run and
 for the random baseline (``--random-from``'s shape and tokenizer, plotted at minute 0):
 
-* POS with 1,000 Brown sentences (``pos_payoff.py``'s recipe picked on validation; test accuracy);
+* POS with 1,000 Brown sentences (``pos_payoff.py``'s recipe picked on validation, its windows
+  cut with each run's own tokenizer; test accuracy);
 * WNUT-16 entity F1 (6 epochs, lr 1e-3, batch 16: the tiny model's recipe in docs/finetuning.md);
 * movie-review sentiment with the first 2,000 training sentences (10 epochs, lr 3e-4, mean
   pooling, max length 64: docs/finetuning.md's learning-curve row).
@@ -37,24 +38,30 @@ from benchmarks.finetune_data import machine_load, task_splits  # noqa: E402
 from benchmarks.finetune_sweep import recipe_row  # noqa: E402
 from benchmarks.pos_payoff import COMMON, RESULTS, payoff_splits, picked_recipe  # noqa: E402
 from benchmarks.pos_payoff import load, save  # noqa: E402
+from minirob import Tokenizer  # noqa: E402
 
 DEFAULT_RUNS = [f"{m}=/work/runs/s{m}" for m in (1, 2, 5, 10, 20, 40)]
 FIRST_SENTIMENT = 2000
 
 
 def downstream_tasks(pos_results: dict) -> dict:
-    """{name: (recipe, splits(seed))} for the three downstream measurements."""
+    """{name: (FinetuneConfig fields, splits(seed, start))} for the three downstream measurements."""
     ner = dict(BEST["ner"], epochs=6, lr=1e-3, batch_size=16, minutes=None, progress=False)
     sentiment = dict(BEST["sentiment"], epochs=10, lr=3e-4, batch_size=32, minutes=None, progress=False)
+    pos = dict(COMMON, **picked_recipe(pos_results, "1000"))
+    window = pos.pop("window", None)
 
-    def first_sentiment(seed: int):
+    def pos_splits(seed: int, start: Path):
+        return payoff_splits("1000", seed, window, Tokenizer.from_pretrained(start))
+
+    def first_sentiment(seed: int, start: Path):
         train, validation, test = task_splits("sentiment")
         return train[:FIRST_SENTIMENT], validation, test
 
     return {
-        "pos_1000": (dict(COMMON, **picked_recipe(pos_results, "1000")), lambda seed: payoff_splits("1000", seed)),
-        "ner": (ner, lambda seed: task_splits("ner")),
-        "sentiment_2000": (sentiment, first_sentiment),
+        "pos_1000": (pos, pos_splits, window),
+        "ner": (ner, lambda seed, start: task_splits("ner"), None),
+        "sentiment_2000": (sentiment, first_sentiment, None),
     }
 
 
@@ -75,11 +82,13 @@ def measure(entry: dict, start: Path, random_init: bool, tasks: dict, seeds: lis
     """Fill ``entry["downstream"][task][seed]`` for every cell not measured yet, yielding
     ``(task, seed, row)`` after each (the caller saves)."""
     downstream = entry.setdefault("downstream", {})
-    for name, (recipe, splits) in tasks.items():
+    for name, (recipe, splits, window) in tasks.items():
         for seed in seeds:
             if str(seed) in downstream.get(name, {}):
                 continue
-            row = recipe_row(start, splits(seed), dict(recipe, seed=seed, random_init=random_init), str(start))
+            row = recipe_row(start, splits(seed, start), dict(recipe, seed=seed, random_init=random_init),
+                             str(start))
+            row["window"] = window
             downstream.setdefault(name, {})[str(seed)] = row
             yield name, seed, row
 
@@ -101,7 +110,7 @@ def main() -> None:
         results.setdefault("commands", []).append(
             {"argv": ["python", "benchmarks/pretraining_scaling.py", *sys.argv[1:]], **machine_load()})
         tasks = downstream_tasks(load(RESULTS / "pos_payoff.json"))
-        results["recipes"] = {name: recipe for name, (recipe, _) in tasks.items()}
+        results["recipes"] = {name: dict(recipe, window=window) for name, (recipe, _, window) in tasks.items()}
         todo = [("random", args.random_from, True, {"minutes": 0})]
         for spec in args.runs:
             minutes, _, path = spec.partition("=")
