@@ -246,3 +246,46 @@ def test_command_line_finetune_from_files(checkpoint, tmp_path, capsys):
            "--validation", str(train), "--test", str(test), "--out", str(tmp_path / "bad")]
     assert main(bad) == 1
     assert "label 'neutral' never occurs" in capsys.readouterr().err
+
+
+def test_build_model_reads_the_checkpoint_once(checkpoint, monkeypatch):
+    import minirob.finetune as recipe_module
+    import minirob.pretrained as pretrained_module
+    from minirob.weights import read_checkpoint
+
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return read_checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(pretrained_module, "read_checkpoint", counting)
+    monkeypatch.setattr(recipe_module, "read_checkpoint", counting)
+    for random_init in (False, True):
+        calls.clear()
+        build_model("classify", checkpoint, ["a", "b"], random_init=random_init)
+        assert len(calls) == 1
+
+
+def test_keep_best_is_a_hook_that_saves_only_improvements(tmp_path):
+    from minirob.finetune import KeepBest
+
+    class Model:
+        saved = 0
+
+        def save_pretrained(self, directory):
+            Model.saved += 1
+
+    keep = KeepBest(tmp_path, patience=2)
+    stops = [keep(Model(), epoch, score) for epoch, score in enumerate([0.5, 0.7, 0.6, 0.65], start=1)]
+    assert Model.saved == 2 and keep.epoch == 2 and keep.score == 0.7
+    assert stops == [False, False, False, True]  # two epochs without a better score
+
+
+def test_prediction_does_not_import_the_training_loop():
+    import subprocess
+    import sys
+
+    code = ("import minirob.predict, minirob.pipelines, sys; "
+            "assert 'minirob.train' not in sys.modules and 'minirob.finetune' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
