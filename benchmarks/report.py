@@ -14,13 +14,13 @@ def _ratio(summary: dict) -> str:
             f"({summary['ratio_min']:.2f}-{summary['ratio_max']:.2f})")
 
 
-def speed_table(results: dict) -> list[str]:
+def speed_table(results: dict, sections=("pretrain", "inference", "finetune")) -> list[str]:
     lines = [
         "| benchmark | minirob tokens/s | transformers tokens/s | speed-up median (min-max) "
         "| pairs | target | met | load avg |",
         "|---|---:|---:|---:|---:|---:|---|---|",
     ]
-    for section in ("pretrain", "inference", "finetune", "dense"):
+    for section in sections:
         for entry in results.get(section, []):
             s = entry["summary"]
             load = f"{entry['started']['loadavg']:.1f}-{entry['ended']['loadavg']:.1f}"
@@ -142,13 +142,18 @@ def device_section(device: str, results: dict) -> list[str]:
     if results.get("note"):
         lines += [results["note"], ""]
     blocks = [("Speed (interleaved pairs, same inputs and weights)", speed_table(results)),
+              ("Dense path: logits at every position, forward + backward, no optimiser",
+               speed_table(results, ("dense",))),
               ("Compiled step (minirob compiled vs eager)", compiled_table(results)),
               ("Peak memory", memory_table(results)),
               ("Utilisation of the pretraining step", utilisation_table(results)),
               ("Time to quality (pretraining on Brown)", quality_table(results))]
-    for title, table in blocks:
-        if len(table) > 2 or (table and title != blocks[0][0]):
-            lines += [f"### {title}", "", *table, ""]
+    notes = results.get("section_notes", {})
+    for (title, table), section in zip(blocks, (None, "dense", "compiled", "memory",
+                                                "utilisation", "quality")):
+        if len(table) > 2 or (table and not title.startswith(("Speed", "Dense"))):
+            note = [notes[section], ""] if section in notes else []
+            lines += [f"### {title}", "", *note, *table, ""]
     return lines
 
 

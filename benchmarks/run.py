@@ -52,10 +52,10 @@ TOY = dict(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_he
            intermediate_size=64, max_position_embeddings=66)
 
 
-def workloads(section: str, toy: bool) -> list[dict]:
+def workloads(section: str, toy: bool, dense_shapes=("tiny", "base")) -> list[dict]:
     """The (preset, batch, length) cases of a speed section, as in the issue."""
     if section == "dense":
-        return dense_workloads(toy)
+        return dense_workloads(toy, dense_shapes)
     if toy:
         shapes = {"pretrain": [(8, 64)], "inference": [(4, 32), (1, 64)], "finetune": [(4, 32)]}
     else:
@@ -66,9 +66,10 @@ def workloads(section: str, toy: bool) -> list[dict]:
             for b, t in shapes[section]]
 
 
-def dense_workloads(toy: bool) -> list[dict]:
+def dense_workloads(toy: bool, presets=("tiny", "base")) -> list[dict]:
     """Each dense task at the tiny shape (32 x 128) and the roberta-base shape (8 x 128)."""
-    shapes = [("tiny", 8, 64)] if toy else [("tiny", 32, 128), ("base", 8, 128)]
+    shapes = [("tiny", 8, 64)] if toy else [s for s in [("tiny", 32, 128), ("base", 8, 128)]
+                                            if s[0] in presets]
     return [{"bench": "dense", "task": task, "preset": preset, "overrides": TOY if toy else {},
              "batch": b, "length": t}
             for preset, b, t in shapes for task in dense_step.TASKS]
@@ -105,7 +106,7 @@ def machine(device: torch.device) -> dict:
 def run_speed(section: str, args, device: torch.device) -> list[dict]:
     repeats = args.repeats or DEFAULT_REPEATS[section]
     results = []
-    for case in workloads(section, args.toy):
+    for case in workloads(section, args.toy, args.dense_shapes):
         for precision in args.precisions:
             start = stamp()
             with tqdm(total=repeats, desc=f"{section} {case['batch']}x{case['length']} {precision}",
@@ -211,10 +212,17 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent),
                         help="directory for results.md and results.json")
     parser.add_argument("--note", default="", help="a remark printed under this table's heading")
+    parser.add_argument("--dense-shapes", default="tiny,base",
+                        help="the dense section's shapes: tiny (32x128), base (roberta-base, 8x128)")
+    parser.add_argument("--section-note", action="append", default=[], metavar="SECTION=TEXT",
+                        help="a remark printed under one section's heading (dense, compiled, ...)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    args.dense_shapes = [p.strip() for p in args.dense_shapes.split(",") if p.strip()]
+    if not set(args.dense_shapes) <= {"tiny", "base"}:
+        parser.error(f"--dense-shapes {','.join(args.dense_shapes)}: choose from tiny, base")
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
@@ -237,6 +245,9 @@ def main(argv=None) -> dict:
     results["toy"] = args.toy
     if args.note:
         results["note"] = args.note
+    for item in args.section_note:
+        section, _, text = item.partition("=")
+        results.setdefault("section_notes", {})[section.strip()] = text.strip()
 
     def save():
         path.write_text(json.dumps(everything, indent=1))

@@ -55,10 +55,11 @@ def fused_attention(
 
     A CPU has fused kernels only without dropout. With dropout (training) torch falls back to a
     generic composite that scales both Q and K, guards against rows of only -inf (our bias is
-    finite, so none occur) and, under bfloat16 autocast, is slower still; the formula written out
-    is faster there (forward + backward of the attention alone, dropout 0.1, tiny and roberta-base
-    shapes: 1.03-1.07x in float32, 1.7-1.8x in bfloat16), so a CPU in training uses it. GPUs have
-    fused kernels with dropout and keep them.
+    finite, so none occur) and, for bfloat16 inputs, works in float32; the formula written out is
+    faster (forward + backward of the attention alone, dropout 0.1, tiny and roberta-base shapes:
+    1.03-1.07x in float32, 1.7-1.8x under bfloat16 autocast, where its matmuls then run in
+    bfloat16 like every other autocast matmul and like transformers' "eager" attention), so a CPU
+    in training uses it. GPUs have fused kernels with dropout and keep them.
     """
     if dropout > 0 and query.device.type == "cpu":
         return scaled_dot_product_attention(query, key, value, bias, dropout)[0]

@@ -13,19 +13,23 @@ pytest.importorskip("transformers", reason="the benchmarks compare against trans
 from benchmarks import run  # noqa: E402
 
 
-def toy_run(tmp_path, section):
+def toy_run(tmp_path, section, *extra):
     run.main(["--toy", "--quiet", "--only", section, "--precisions", "float32", "--repeats", "2",
-              "--warmup", "0", "--threads", "1", "--out", str(tmp_path)])
+              "--warmup", "0", "--threads", "1", "--out", str(tmp_path), *extra])
     return json.loads((tmp_path / "results.json").read_text())["cpu, 1 torch threads"]
 
 
 def test_dense_section_times_every_task_and_writes_its_rows(tmp_path):
-    rows = toy_run(tmp_path, "dense")["dense"]
+    rows = toy_run(tmp_path, "dense", "--section-note", "dense=Shared machine.")["dense"]
     assert [row["case"]["task"] for row in rows] == ["mlm", "tagging", "mlm forward"]
     assert all(len(row["minirob_s"]) == len(row["transformers_s"]) == 2 for row in rows)
     assert rows[0]["summary"]["classes"] == run.TOY["vocab_size"] and rows[1]["summary"]["classes"] == 9
     table = (tmp_path / "results.md").read_text()
     assert "| dense tagging (fwd+bwd, all-position logits), tiny, 8x64, float32 |" in table
+    # its own heading, its note under it, and no empty table for the sections not run
+    assert "### Dense path: logits at every position, forward + backward, no optimiser\n\n" \
+           "Shared machine.\n" in table
+    assert "### Speed" not in table
 
 
 def test_rows_of_different_tasks_are_different_rows():
