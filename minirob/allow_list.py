@@ -4,12 +4,12 @@
 opcodes resolve to. No name resolves to torch's or numpy's own rebuild functions: each resolves to
 a checked stand-in defined here, which builds the same object after checking its arguments:
 
-* **storages and tensors**: ``torch.FloatStorage`` & co. become :class:`StorageType` markers (not
-  callable); a storage's bytes come from the file through a :class:`StorageTable`, whose total may not
-  exceed the file's size; ``_rebuild_tensor_v2`` & co. make a view only if it fits inside its storage,
-  with no stride 0, no backward hooks and no attributes to set;
-* **numpy**: plain-number dtypes only (fresh copies, so BUILD on one changes nothing shared), scalars
-  from exactly their bytes, arrays filled later by a checked BUILD;
+* **storages and tensors**: ``torch.FloatStorage`` & co. become :class:`StorageType` markers
+  (not callable); a storage's bytes come from the file through a :class:`StorageTable`, whose
+  total may not exceed the file's size; ``_rebuild_tensor_v2`` & co. make a view only if it fits
+  inside its storage, with no stride 0, no backward hooks and no attributes to set;
+* **numpy**: plain-number dtypes only (fresh copies, so BUILD on one changes nothing shared),
+  scalars from exactly their bytes, arrays filled later by a checked BUILD;
 * **plain constructors**: ``set``/``frozenset`` only of keys whose hashes cannot be made to collide
   (:func:`check_keys`), ``bytearray`` only from bytes, ``_codecs.encode`` only to latin-1, a
   ``defaultdict`` only with a container factory;
@@ -346,7 +346,8 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
     if data is None:
         return dtype.type()
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
-        raise CheckpointError(f"a numpy {dtype} scalar with {escaped(repr(data)[:40])} as its bytes")
+        raise CheckpointError(f"a numpy {dtype} scalar with {escaped(repr(data)[:40])} as its "
+                              "bytes")
     return numpy.frombuffer(data, dtype=dtype)[0]
 
 
@@ -384,7 +385,8 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): numpy.ndarray,
     **{(module, "scalar"): _numpy_scalar for module in _NUMPY_CORE},
     **{(module, "_reconstruct"): _numpy_reconstruct for module in _NUMPY_CORE},
-    **{("torch", name): value for name, value in vars(torch).items() if isinstance(value, torch.dtype)},
+    **{("torch", name): value for name, value in vars(torch).items()
+       if isinstance(value, torch.dtype)},
     **{(module, name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()
        for module in ("torch", "torch.cuda")},
 }

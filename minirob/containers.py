@@ -173,7 +173,8 @@ class ZipCheckpoint:
         if scripted:
             raise UnsafeCheckpointError(
                 f"{self.shown}: a TorchScript archive (it holds {escaped(scripted[0])}: compiled "
-                "code that torch.jit.load would run), not a weights file; refused without loading it"
+                "code that torch.jit.load would run), not a weights file; refused without loading "
+                "it"
             )
         if len(set(names)) != len(names):
             raise CheckpointError(f"{self.shown}: the zip names one record twice; refused as "
@@ -189,17 +190,18 @@ class ZipCheckpoint:
         if strays:
             raise CheckpointError(f"{self.shown}: record {escaped(strays[0])} lies outside the "
                                   f"checkpoint's folder {escaped(self.prefix)}")
+        packed = [info.filename for info in self.archive.infolist()
+                  if info.compress_type != zipfile.ZIP_STORED]
+        if packed:  # torch stores every record as is; a compressed one can expand a thousandfold
+            raise CheckpointError(f"{self.shown}: record {escaped(packed[0])} is compressed, which "
+                                  "torch.save never does; refused without expanding it")
         return set(names)
 
     def close(self) -> None:
         self.archive.close()
 
     def _info(self, name: str) -> zipfile.ZipInfo:
-        info = self.archive.getinfo(name)
-        if info.compress_type != zipfile.ZIP_STORED:  # torch stores every record uncompressed
-            raise CheckpointError(f"{self.shown}: record {escaped(name)} is compressed, which "
-                                  "torch.save never does; refused (a compressed record can expand "
-                                  "far beyond the file)")
+        info = self.archive.getinfo(name)  # stored, as _check_layout made sure
         if info.file_size > self.file_size:
             raise CheckpointError(f"{self.shown}: record {escaped(name)} claims {info.file_size} "
                                   f"bytes, more than the whole file ({self.file_size})")
@@ -231,7 +233,7 @@ class ZipCheckpoint:
         return buffer
 
     def check_every_crc(self) -> None:
-        """Read every record (stored, sized within the file), comparing each CRC-32."""
+        """Read every record (each sized within the file), comparing each CRC-32."""
         for name in sorted(self.names):
             try:
                 with self.archive.open(self._info(name)) as record:

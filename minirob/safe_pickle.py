@@ -39,10 +39,11 @@ pickle's opcodes with a pure-Python unpickler whose every door is checked:
 Bounded work: every container's *expanded* item count and nesting depth is tracked as it is built
 (a DAG of shared lists counts every path, as the code walking it later would), and the load is
 refused past :data:`MAX_DEPTH` levels or :data:`MAX_ITEMS` items, or once the items copied into
-containers pass :data:`MAX_WORK`. Objects not yet in a container (on the stack, in the memo, under
-open MARKs) are bounded by :data:`MAX_LIVE`, opcodes by :data:`MAX_OPCODES`, distinct stand-in
-classes by :data:`MAX_OPAQUE_CLASSES`. All storages together may not exceed the file's size, and a
-tensor view must fit inside its storage, with no stride 0.
+containers pass :data:`MAX_WORK`. Objects not yet in a container are bounded too (on the stack and
+under open MARKs: :data:`MAX_STACK`; in the memo: :data:`MAX_MEMO`), and so are opcodes
+(:data:`MAX_OPCODES`) and distinct stand-in classes (:data:`MAX_OPAQUE_CLASSES`). All storages
+together may not exceed the file's size, and a tensor view must fit inside its storage, with no
+stride 0.
 """
 
 from __future__ import annotations
@@ -94,10 +95,11 @@ __all__ = ["Opaque", "RestrictedUnpickler", "check_zip_crc", "load_tensor_file",
 MAX_DEPTH = 64  # containers inside containers; real checkpoints nest fewer than 10 levels
 MAX_ITEMS = 2_000_000  # expanded items under any one object (fairseq's checkpoints: ~10,000)
 MAX_WORK = 20_000_000  # items copied into containers in one load (hashing, later walks)
-MAX_LIVE = 1_000_000  # objects on the stack, in the memo and under open MARKs (real: ~1,000)
+MAX_STACK = 100_000  # objects on the stack and under open MARKs (pickle batches lists by 1,000)
+MAX_MEMO = 1_000_000  # memoized objects (a real fairseq model.pt: ~1,100; ~3 per tensor)
 MAX_OPCODES = 10_000_000  # opcodes run (a real fairseq model.pt: ~5,000)
 MAX_OPAQUE_CLASSES = 1_000  # distinct fairseq/omegaconf classes named (real: a handful)
-_CHECK_EVERY = 1024  # opcodes between two looks at MAX_LIVE / MAX_OPCODES
+_CHECK_EVERY = 1024  # opcodes between two looks at MAX_STACK, MAX_MEMO and MAX_OPCODES
 
 _LEAVES = (str, bytes, int, float, bool, type(None), complex, Tensor, torch.dtype, Storage)
 _op = {name: getattr(pickle, name)[0] for name in (
@@ -177,10 +179,12 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     # -- bounded work
     def check_live(self) -> None:
-        live = len(self.stack) + len(self.memo) + sum(map(len, self.metastack))
-        if live > MAX_LIVE:
-            raise CheckpointError(f"the pickle holds more than {MAX_LIVE} objects outside any "
-                                  "container; refused")
+        """Objects not yet in any container cost memory too: 1 byte of EMPTY_SET is 216 bytes."""
+        if len(self.stack) + sum(map(len, self.metastack)) > MAX_STACK:
+            raise CheckpointError(f"the pickle piles more than {MAX_STACK} objects on its stack "
+                                  "(outside any container); refused")
+        if len(self.memo) > MAX_MEMO:
+            raise CheckpointError(f"the pickle memoizes more than {MAX_MEMO} objects; refused")
         if self.opcodes > MAX_OPCODES:
             raise CheckpointError(f"the pickle runs more than {MAX_OPCODES} opcodes; refused")
 
@@ -255,8 +259,10 @@ class RestrictedUnpickler(pickle._Unpickler):
         self.append(value)
 
     def load_dict(self) -> None:
-        self._from_items(lambda items: items[0::2],
-                         lambda items: {items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)})
+        def build(items: list) -> dict:
+            return {items[i]: items[i + 1] for i in range(0, len(items) - 1, 2)}
+
+        self._from_items(lambda items: items[0::2], build)
 
     def load_frozenset(self) -> None:
         self._from_items(lambda items: items, frozenset)

@@ -42,8 +42,10 @@ import torch
 from reliability_helpers import tiny_model_dir, write_corpus
 
 from minirob.errors import CheckpointError, MinirobError, UnsafeCheckpointError
+from minirob.fairseq import load_fairseq
 from minirob.finetune import RECIPE_FILE
 from minirob.safe_pickle import MAX_DEPTH, load_tensor_file, safe_torch_load
+from minirob.weights import read_state_dict
 
 
 # ------------------------------------------------------------------------ pickle assembly
@@ -401,6 +403,71 @@ def build_on(module: str, attribute: str, state: bytes) -> bytes:
 
 SLOT_STATE = b"N" + dict_of(__repr__=text("x")) + b"\x86"
 
+COLLIDING = [(2**61 - 1) * (i + 1) for i in range(3)]  # hash(n) == 0 for each: one hash, 3 keys
+
+
+def colliding_dict(path: Path) -> Path:
+    """Keys of one hash: 80,000 of them (1 MB) took over 120 s to insert; 3 show the rule."""
+    return fairseq_zip(path, b"}(" + b"".join(integer(k) + b"N" for k in COLLIDING) + b"u")
+
+
+def empty_sets(count: int) -> bytes:
+    """EMPTY_SET ``count`` times: 1 byte each, ~216 bytes of memory each (20 MB file: 4.8 GB)."""
+    return b"\x80\x04" + b"\x8f" * count + b"N."
+
+
+def bzip2_record_zip(path: Path, megabytes: int = 1) -> Path:
+    """A zip whose unused record is bzip2 (zipfile expands bzip2 in one call: 1.8 KB -> 4.4 GB)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickled(b"}"))
+        archive.writestr("archive/data/0", bytes(megabytes << 20), zipfile.ZIP_BZIP2)
+    return path
+
+
+def many_records_zip(path: Path, count: int) -> Path:
+    """torch's layout plus ``count`` empty records, written by hand (zipfile would take seconds):
+    every extra central-directory entry points at data.pkl's local header; nothing reads them."""
+    data = pickled(b"}")
+
+    def header(signature: bytes, record: str, local: bool) -> bytes:
+        encoded = record.encode()
+        sizes = struct.pack("<HHHIIIH", 0, 0, 0, zipfile.crc32(data), len(data), len(data),
+                            len(encoded))
+        if local:  # version needed, flags, then the common part, extra length 0
+            return signature + struct.pack("<HH", 20, 0) + sizes + struct.pack("<H", 0) + encoded
+        # version made by/needed, flags, common part, extra/comment/disk/attributes, offset 0
+        return signature + struct.pack("<HHH", 20, 20, 0) + sizes + \
+            struct.pack("<HHHHII", 0, 0, 0, 0, 0, 0) + encoded
+
+    local = header(b"PK\x03\x04", "archive/data.pkl", True) + data
+    central = header(b"PK\x01\x02", "archive/data.pkl", False) + b"".join(
+        header(b"PK\x01\x02", f"archive/r{i}", False) for i in range(count))
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 0xFFFF, 0xFFFF, len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+    return path
+
+
+def special_file(kind: str):
+    """A builder that puts a directory / FIFO / link to /dev/zero / an empty file at the path."""
+    def build(path: Path) -> Path:
+        if kind == "directory":
+            path.mkdir()
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "device":
+            path.symlink_to("/dev/zero")
+        else:
+            path.write_bytes(b"")
+        return path
+    return build
+
+
+def numpy_array_pickle(count: int, code: str) -> bytes:
+    """``numpy.ndarray`` of ``count`` items of dtype ``code`` over no bytes at all."""
+    return pickled(name("numpy.core.multiarray", "_reconstruct") + b"(" + name("numpy", "ndarray") +
+                   integer(0) + b"\x85" + text("b") + b"tR" + b"(" + integer(1) + ints((count,)) +
+                   name("numpy", "dtype") + b"(" + text(code) + b"\x89\x88tR" + b"\x89C\x00tb")
+
 # row name -> (builder(path), error class, text the one-line message must contain)
 CRAFTED = {
     "cfg list nested 100,000 deep": (
@@ -504,6 +571,43 @@ CRAFTED = {
     "legacy storage past the file's end": (
         lambda p: write_legacy(p, pickled(dict_of(w=tensor_call("1", 200, (2,), (1,), legacy=True))),
                                [("1", 200, bytes(12))]), CheckpointError, "more than the file"),
+    # round 3 (H11): each of these loaded, hung, or raised a traceback before
+    "model.pt is a directory": (special_file("directory"), CheckpointError, "a directory"),
+    "model.pt is a FIFO (open would block)": (special_file("fifo"), CheckpointError, "FIFO"),
+    "model.pt links to /dev/zero": (special_file("device"), CheckpointError, "character device"),
+    "0-byte model.pt": (special_file("empty"), CheckpointError, "file is empty"),
+    "bzip2 record nothing refers to": (bzip2_record_zip, CheckpointError, "is compressed"),
+    "zip of 150,000 records (central directory 9 MB)": (
+        lambda p: many_records_zip(p, 150_000), CheckpointError, "central directory is over"),
+    "dict keys sharing one hash (ints 2**61-1 apart)": (
+        colliding_dict, CheckpointError, "share a hash"),
+    "dict key of type complex (complex keys collide by formula)": (
+        lambda p: fairseq_zip(p, b"}" + name("builtins", "complex") + b"(" + integer(1000003) +
+                              integer(-1) + b"tRNs"), CheckpointError, "type complex"),
+    "set() of ints sharing one hash": (
+        lambda p: fairseq_zip(p, name("builtins", "set") + b"(](" +
+                              b"".join(integer(k) for k in COLLIDING) + b"etR"),
+        CheckpointError, "share a hash"),
+    "OrderedDict(list of pairs) (keys hashed unchecked)": (
+        lambda p: fairseq_zip(p, name("collections", "OrderedDict") + b"(](" + b"".join(
+            integer(k) + b"N\x86" for k in COLLIDING) + b"etR"), CheckpointError, "OrderedDict"),
+    "protocol-0 PUT index 2**61-1 (memo keys collide)": (
+        lambda p: write_zip(p, b"\x80\x02N" + b"p%d\n0}." % (2**61 - 1)), CheckpointError,
+        "memoizes under an index"),
+    "100,000 nested MARKs (56 bytes of memory per byte)": (
+        lambda p: write_zip(p, b"\x80\x02" + b"(" * 100_000 + b"N."), CheckpointError, "(MARKs)"),
+    "200,000 empty sets on the stack": (
+        lambda p: write_zip(p, empty_sets(200_000)), CheckpointError, "outside any container"),
+    "1,001 fairseq class names (kept in a global cache)": (
+        lambda p: fairseq_zip(p, b"(" + b"".join(name("fairseq.x", f"C{i}") for i in range(1001)) +
+                              b"l"), CheckpointError, "fairseq/omegaconf classes"),
+    "_metadata that is a list (resume: AttributeError traceback)": (
+        lambda p: write_zip(p, pickled(dict_of(model=name("collections", "OrderedDict") + b")R" +
+                                              dict_of(_metadata=b"](J\x01\x00\x00\x00e") + b"b"))),
+        UnsafeCheckpointError, "sets state on"),
+    "numpy array of 10**12 zero-byte strings": (
+        lambda p: write_zip(p, numpy_array_pickle(10**12, "S0")), UnsafeCheckpointError,
+        "only plain numbers"),
 }
 
 
@@ -525,7 +629,100 @@ def test_crafted_pickle_is_a_one_line_error_naming_the_file(row, tmp_path):
 
 def test_the_tables_sizes():
     """The counts docs/reliability.md states."""
-    assert len(DOORS) == 3 and len(ENTRY_POINTS) == 15 and len(CRAFTED) == 35
+    assert len(DOORS) == 3 and len(ENTRY_POINTS) == 15 and len(CRAFTED) == 51
+
+
+def test_crafted_files_through_read_state_dict(tmp_path, monkeypatch):
+    """The transformers reader (``pytorch_model.bin``) checks every CRC-32 before loading: that
+    check once expanded a bzip2 record (1.8 KB -> 4.4 GB, 30 s), also in a legacy file with a zip
+    appended. Now neither the check nor the loader ever runs a decompressor."""
+    def no_decompressor(*args, **kwargs):
+        raise AssertionError("a decompressor ran")
+
+    monkeypatch.setattr(zipfile.bz2, "BZ2Decompressor", no_decompressor)
+    path = bzip2_record_zip(tmp_path / "pytorch_model.bin", megabytes=4)
+    with pytest.raises(CheckpointError, match="is compressed") as raised:
+        read_state_dict(path)
+    assert str(raised.value).startswith(str(path))
+    legacy = tmp_path / "legacy.bin"  # a legacy file with a zip (a bzip2 record) appended
+    torch.save({"w": torch.arange(3.0)}, legacy, _use_new_zipfile_serialization=False)
+    legacy.write_bytes(legacy.read_bytes() + bzip2_record_zip(tmp_path / "tail.zip").read_bytes())
+    assert torch.equal(read_state_dict(legacy)["w"], torch.arange(3.0))
+    for kind in ("directory", "fifo", "device"):  # a traceback (IsADirectoryError) before
+        special = special_file(kind)(tmp_path / f"{kind}.bin")
+        with pytest.raises(CheckpointError, match=f"{special}: a"):
+            read_state_dict(special)
+
+
+def test_a_file_name_with_control_characters_is_escaped(tmp_path):
+    """A fairseq folder's only ``.pt`` may have any name; the error must stay one honest line."""
+    folder = tmp_path / "fairseq"
+    folder.mkdir()
+    (folder / "a\n\x1b[31mERROR fake log line.pt").write_bytes(b"junk")
+    for load in (safe_torch_load, lambda p: load_fairseq(folder)):
+        with pytest.raises(CheckpointError) as raised:
+            load(folder / "a\n\x1b[31mERROR fake log line.pt")
+        message = str(raised.value)
+        assert "\n" not in message and "\x1b" not in message, repr(message)
+        assert "a\\x0a\\x1b[31mERROR fake log line.pt: not a PyTorch file" in message, message
+
+
+def test_fairseq_stand_in_classes_are_made_per_load(tmp_path):
+    """A global cache of stand-in classes grew by one class per name, load after load (100,000
+    names: 270 MB kept); each load now makes its own, and they die with it."""
+    path = fairseq_zip(tmp_path / "model.pt", name("fairseq.meters", "AverageMeter") + b")\x81")
+    first, second = safe_torch_load(path)["cfg"], safe_torch_load(path)["cfg"]
+    assert type(first).qualified_name == type(second).qualified_name == "fairseq.meters.AverageMeter"
+    assert type(first) is not type(second)
+
+
+def test_opcode_and_memo_limits(tmp_path, monkeypatch):
+    """MAX_OPCODES bounds the time of a pickle that only pushes and pops (linear, ~3 MB/s), and
+    MAX_MEMO the objects kept alive only by the memo (EMPTY_LIST, BINPUT, POP: 56 + ~100 bytes for
+    7); shown with small limits, as the real ones take seconds to reach."""
+    import minirob.safe_pickle as safe_pickle
+
+    monkeypatch.setattr(safe_pickle, "MAX_OPCODES", 10_000)
+    path = write_zip(tmp_path / "model.pt", b"\x80\x02" + b"N0" * 10_000 + b"}.")
+    with pytest.raises(CheckpointError, match="more than 10000 opcodes"):
+        safe_torch_load(path)
+    monkeypatch.setattr(safe_pickle, "MAX_OPCODES", 30_000)
+    assert safe_torch_load(path) == {}
+    monkeypatch.setattr(safe_pickle, "MAX_MEMO", 5_000)
+    memoized = b"".join(b"]r" + struct.pack("<I", i) + b"0" for i in range(6_000))
+    path = write_zip(tmp_path / "memo.pt", b"\x80\x02" + memoized + b"}.")
+    with pytest.raises(CheckpointError, match="memoizes more than 5000 objects"):
+        safe_torch_load(path)
+
+
+@pytest.mark.parametrize("container", ["zip", "legacy"])
+@pytest.mark.parametrize("change", ["shrinks", "grows"])
+def test_a_file_changing_while_read(container, change, tmp_path, monkeypatch):
+    """Sizes are measured once, on the open handle: a file cut short while it is read is a
+    one-line error, and bytes appended meanwhile are never read."""
+    import minirob.containers as containers
+
+    tensors = {"w": torch.arange(1000.0)}
+    path = tmp_path / "model.pt"
+    torch.save(tensors, path, _use_new_zipfile_serialization=container == "zip")
+    measure = containers.file_size
+
+    def measured_then_changed(handle):
+        size = measure(handle)
+        if change == "shrinks":
+            os.truncate(path, size - 2000)
+        else:
+            with open(path, "ab") as more:
+                more.write(b"\x80" * 10_000)
+        return size
+
+    monkeypatch.setattr(containers, "file_size", measured_then_changed)
+    if change == "grows":
+        assert torch.equal(safe_torch_load(path)["w"], tensors["w"])
+        return
+    with pytest.raises(CheckpointError) as raised:
+        safe_torch_load(path)
+    assert str(raised.value).startswith(str(path)) and "\n" not in str(raised.value)
 
 
 def test_real_checkpoints_still_load_bit_identically(tmp_path):
