@@ -20,6 +20,7 @@ writes ``results/pos_payoff.md`` and ``results/pos_payoff.png``.
     python benchmarks/pos_payoff.py table --from runs/s10 --sizes 100 1000 all --seeds 0 1
     python benchmarks/pos_payoff.py probe --from runs/s10
     python benchmarks/pos_payoff.py report
+    python benchmarks/pos_payoff.py export --from runs/demo --sizes 1000 --out runs/demo-pos-data  # demo.sh
 """
 
 from __future__ import annotations
@@ -118,6 +119,20 @@ def save(path: Path, results: dict) -> None:
     path.write_text(json.dumps(results, indent=1))
 
 
+def export(args, results: dict) -> None:
+    """Write train/validation/test CoNLL files (``word<TAB>tag``) of the picked recipe's data for
+    the first of ``--sizes`` and seed, cut into its windows: what ``minirob finetune --train``
+    reads (scripts/demo.sh fine-tunes on them)."""
+    size, seed = args.sizes[0], args.seeds[0]
+    window = picked_recipe(results, size).get("window")
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = ("train", "validation", "test")
+    for name, split in zip(names, payoff_splits(size, seed, window, Tokenizer.from_pretrained(args.start))):
+        text = "\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.words, s.tags)) for s in split)
+        (args.out / f"{name}.conll").write_text(text + "\n")
+    print(f"{args.out}: {', '.join(names)}.conll ({size} sentences, seed {seed}, window {window})")
+
+
 def run_search(args, results: dict) -> None:
     for size in args.sizes:
         for changes in grid(args.grid) or [{}]:
@@ -146,7 +161,7 @@ def run_table(args, results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["search", "table", "probe", "report"])
+    parser.add_argument("action", choices=["search", "table", "probe", "report", "export"])
     parser.add_argument("--from", dest="start", type=Path, default=Path("runs/s10"),
                         help="the pretrained run (its tokenizer serves the random model too)")
     parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=SIZES)
@@ -155,9 +170,13 @@ def main() -> None:
     parser.add_argument("--probe-sentences", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
     parser.add_argument("--results", type=Path, default=RESULTS / "pos_payoff.json")
+    parser.add_argument("--out", type=Path, help="export: the folder for the CoNLL files")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results = load(args.results)
+    if args.action == "export":
+        export(args, results)
+        return
     if args.action == "report":
         from benchmarks.payoff_report import write_report  # matplotlib: only the report needs it
 
