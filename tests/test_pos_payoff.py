@@ -65,3 +65,35 @@ def test_a_run_counts_only_with_its_model_and_final_evaluation(tmp_path):
     assert not finished(tmp_path)  # still training: the final evaluation comes first
     (tmp_path / "final_eval.json").write_text(json.dumps({"accuracy": 0.3}))
     assert finished(tmp_path)
+
+
+def test_windows_keep_every_word_once_within_the_token_limit(tmp_path):
+    from benchmarks.pos_payoff import windows
+    from minirob import Tokenizer
+    from tests.finetune_fixtures import pos_data, tiny_checkpoint
+
+    tokenizer = Tokenizer.from_pretrained(tiny_checkpoint(tmp_path))
+    sentences = pos_data(40, 0)
+    long = type(sentences[0])(sum((s.words for s in sentences[:6]), []), sum((s.tags for s in sentences[:6]), []))
+    pieces = windows([long, *sentences], tokenizer, 12)
+    assert len(pieces) > len(sentences) + 1  # the long sentence was cut
+    assert max(len(tokenizer.encode_words(p.words)) for p in pieces) <= 12  # <s> and </s> included
+    assert sum((p.words for p in pieces), []) == sum((s.words for s in [long, *sentences]), [])
+    assert sum((p.tags for p in pieces), []) == sum((s.tags for s in [long, *sentences]), [])
+
+
+def test_probe_word_features_give_one_row_per_word_at_every_depth(tmp_path):
+    from benchmarks.probe_features import word_features
+    from minirob import RobertaModel, Tokenizer
+    from minirob.tasks import label_list
+    from tests.finetune_fixtures import pos_data, tiny_checkpoint
+
+    run = tiny_checkpoint(tmp_path)
+    sentences = pos_data(30, 0)
+    labels = label_list(sentences, "pos")
+    depths, tags = word_features(RobertaModel.from_pretrained(run), Tokenizer.from_pretrained(run),
+                                 sentences, labels, 64)
+    assert len(depths) == 3  # embeddings, layer 1, layer 2
+    n_words = sum(len(s.words) for s in sentences)
+    assert all(d.shape == (n_words, 32) for d in depths)
+    assert [labels[t] for t in tags] == sum((s.tags for s in sentences), [])
