@@ -60,7 +60,7 @@ def main() -> None:
         recipe[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
     recipe.update(minutes=args.minutes, random_init=args.random_init)
     start = Path(args.start) if args.start else fetch("minilm", progress=False)
-    config = FinetuneConfig(**recipe)
+    config = FinetuneConfig.from_fields(**recipe)
     splits = task_splits(args.task)
     if args.extra_train:  # more labelled sentences, other domains; validation/test stay movie's
         held_out = {ex.text for ex in (*splits[1], *splits[2])}

@@ -96,23 +96,23 @@ def transformers_finetune(task, start, splits, config: FinetuneConfig) -> dict:
     labels = label_list(train, task)
     feats = [features_for(task, tokenizer, ex, labels, config.max_length, name)
              for ex, name in ((train, "train"), (validation, "validation"), (test, "test"))]
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.train.seed)
     model = transformers_model(task, start, labels)
     model.train()
     pad = tokenizer.pad_id
     batches = training_batches(feats[0], config, pad)
     per_epoch = batches.batches_per_epoch()
-    total = math.ceil(config.epochs * per_epoch)
-    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,
-                                  betas=config.betas, eps=config.eps)
-    schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup * total), total)
+    total = math.ceil(config.train.epochs * per_epoch)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.train.weight_decay), lr=config.train.lr,
+                                  betas=config.train.betas, eps=config.train.eps)
+    schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(config.train.warmup * total), total)
     best, history, started = None, [], time.perf_counter()
     from tqdm.auto import tqdm
 
     for step in tqdm(range(total), desc="transformers", unit="step"):
         loss, _ = loss_fn(model, next(batches))
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -135,10 +135,10 @@ def speed(task, start, splits, config: FinetuneConfig, repeats: int) -> dict:
     labels = label_list(train, task)
     feats = features_for(task, tokenizer, train, labels, config.max_length, "train")
     batches = ShuffledBatches(feats, config.batch_size, lambda fs: collate(fs, tokenizer.pad_id),
-                              seed=config.seed, drop_last=False)
+                              seed=config.train.seed, drop_last=False)
     models = {"minirob": build_model(task, start, labels, False),
               "transformers": transformers_model(task, start, labels)}
-    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=config.lr) for k, m in models.items()}
+    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=config.train.lr) for k, m in models.items()}
     current = {}
 
     def step(name):
@@ -190,7 +190,7 @@ def main() -> None:
         recipe = dict(RECIPES[task])
         if args.epochs is not None:
             recipe["epochs"] = args.epochs
-        config = FinetuneConfig(**recipe)
+        config = FinetuneConfig.from_fields(**recipe)
         splits = task_splits(task)
         if args.train_limit:
             splits = (splits[0][: args.train_limit], splits[1], splits[2])

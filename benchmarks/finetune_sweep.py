@@ -44,7 +44,7 @@ def recipe_row(start: Path, splits, recipe: dict, start_name: str) -> dict:
     result row (per-epoch validation scores, the best epoch's test score, seconds, steps)."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        report = finetune(start, *splits, FinetuneConfig(**recipe), tmp)
+        report = finetune(start, *splits, FinetuneConfig.from_fields(**recipe), tmp)
     return {
         "start": start_name,
         "train_examples": len(splits[0]),

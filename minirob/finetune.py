@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -61,54 +61,106 @@ from .weights import read_checkpoint
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class FinetuneConfig:
-    """One fine-tuning recipe. Defaults: the issue's reference recipe (transformers' defaults for
-    AdamW's betas and eps; 6% linear warm-up; max length 128; first-subword labels), except that
-    batches are length-grouped (``group_by_length``; transformers' Trainer leaves that off): on
-    movie-review snippets an epoch then pads 1.03x the real tokens instead of 1.9x and runs 1.6x
-    faster on a CPU (scores: docs/finetuning.md)."""
+# TrainConfig fields a fine-tuning run sets itself (see loop_config); not part of a recipe.
+SET_BY_RECIPE = ("out_dir", "eval_every", "log_every")
 
-    task: str = "classify"
-    epochs: float = 3.0
-    batch_size: int = 32
+
+@dataclass
+class FinetuneLoop(TrainConfig):
+    """The training loop's settings for fine-tuning: TrainConfig's fields, with the reference
+    recipe's values as defaults (transformers' Trainer defaults: AdamW betas (0.9, 0.999), eps
+    1e-8, lr 5e-5, no weight decay; 6% linear warm-up; gradients clipped at norm 1.0), and one
+    more budget, ``epochs``: passes over the training split. The recipe turns epochs into
+    ``max_steps`` once it knows the split's size; ``max_steps`` or ``minutes``, when given too,
+    stop the run sooner if they come first.
+
+    ``eval_every`` (one validation per epoch), ``log_every`` and ``out_dir`` (``RUN/train``) are
+    the recipe's to set (:data:`SET_BY_RECIPE`); every other field goes to the loop as given.
+
+        FinetuneLoop(lr=2e-4, epochs=8)           # the reference recipe with two changes
+    """
+
     lr: float = 5e-5
-    warmup: float = 0.06
-    weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    weight_decay: float = 0.0
+    warmup: float = 0.06
     grad_clip: float | None = 1.0
+    bf16: str = "off"
+    checkpoint_every: int = 0  # no intermediate checkpoints: the best model is what a run keeps
+    keep_checkpoints: int = 1
+    plot: bool = False
+    epochs: float | None = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "lr", "warmup", "weight_decay", "eps", "minutes", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"epochs must be > 0, got {self.epochs}")
+        if self.epochs is None and self.max_steps is None and self.minutes is None:
+            raise ConfigError("the fine-tuning loop needs a budget: epochs, max_steps and/or minutes")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        self.betas = tuple(self.betas)
+        self.for_run(steps_per_epoch=1)  # TrainConfig's own checks (epochs count as a step budget)
+
+    def for_run(self, steps_per_epoch: int, **changes) -> TrainConfig:
+        """The plain TrainConfig the loop runs, with the epochs turned into steps."""
+        budgets = [self.max_steps] if self.max_steps is not None else []
+        if self.epochs is not None:
+            budgets.append(max(1, math.ceil(self.epochs * steps_per_epoch)))
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{**settings, "max_steps": min(budgets, default=None), **changes})
+
+
+@dataclass
+class FinetuneConfig:
+    """One fine-tuning recipe: the task's own settings here, the loop's in ``train``.
+
+        FinetuneConfig(task="ner", batch_size=16, train=FinetuneLoop(lr=2e-4, epochs=8))
+
+    Defaults: the issue's reference recipe (see :class:`FinetuneLoop`; max length 128;
+    first-subword labels), except that batches are length-grouped (``group_by_length``;
+    transformers' Trainer leaves that off): on movie-review snippets an epoch then pads 1.03x the
+    real tokens instead of 1.9x and runs 1.6x faster on a CPU (scores: docs/finetuning.md).
+    ``train.seed`` also seeds the new head and the order of the batches.
+    """
+
+    task: str = "classify"
+    batch_size: int = 32
     max_length: int = 128
     label_all_subwords: bool = False
     patience: int | None = None  # stop after this many epochs without a better validation score
-    minutes: float | None = None  # wall-clock budget (the schedule then follows the clock)
-    seed: int = 0
     random_init: bool = False  # same shape as the checkpoint, fresh weights: the baseline
     classifier_dropout: float | None = None
     pooling: str = "first"  # classification: "first" (<s>) or "mean" (see RobertaConfig)
     group_by_length: bool = True  # batches of similar lengths: less padding, faster epochs
     eval_batch_size: int = 64
-    bf16: str = "off"
-    progress: bool = True
+    train: FinetuneLoop = field(default_factory=FinetuneLoop)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ConfigError(f"task={self.task!r} is not one of {', '.join(TASKS)}")
-        for name in ("epochs", "lr", "warmup", "weight_decay", "eps", "minutes", "grad_clip"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number, got {value}")
-        if self.epochs <= 0 or self.batch_size < 1 or self.max_length < 4:
-            raise ConfigError(
-                f"need epochs > 0, batch_size >= 1, max_length >= 4; got epochs={self.epochs}, "
-                f"batch_size={self.batch_size}, max_length={self.max_length}"
-            )
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not isinstance(self.train, FinetuneLoop):
+            raise ConfigError(f"train must be a FinetuneLoop (the loop's settings with an epoch "
+                              f"budget), got {type(self.train).__name__}")
+        for name, least in (("batch_size", 1), ("max_length", 4), ("eval_batch_size", 1)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be >= 1 (epochs), got {self.patience}")
         if self.pooling not in CLASSIFIER_POOLINGS:
             raise ConfigError(f"pooling={self.pooling!r} is not one of {', '.join(CLASSIFIER_POOLINGS)}")
+
+    @classmethod
+    def from_fields(cls, **fields) -> FinetuneConfig:
+        """A recipe from one flat set of names, as grids and JSON files list it
+        (``task="ner", lr=2e-4, epochs=8``): FinetuneLoop's names go to ``train``."""
+        loop_names = {f.name for f in dataclasses.fields(FinetuneLoop)}
+        loop = {name: fields.pop(name) for name in list(fields) if name in loop_names}
+        return cls(**fields, train=FinetuneLoop(**loop))
 
 
 # ================================================================== building blocks
@@ -156,7 +208,7 @@ def training_batches(features: list[dict], config: FinetuneConfig, pad_id: int) 
     """The training split as endless shuffled, padded batches (length-grouped if the recipe asks)."""
     lengths = [len(f["input_ids"]) for f in features] if config.group_by_length else None
     return ShuffledBatches(features, config.batch_size, lambda fs: collate(fs, pad_id),
-                           seed=config.seed, drop_last=False, lengths=lengths)
+                           seed=config.train.seed, drop_last=False, lengths=lengths)
 
 
 def write_or_explain(write, path: Path) -> None:
@@ -212,20 +264,22 @@ class Validation:
 
 
 def loop_config(config: FinetuneConfig, out_dir: Path, steps_per_epoch: int) -> TrainConfig:
-    """The shared loop's settings for a fine-tuning run: one evaluation per epoch, no
-    intermediate checkpoints (the best model is what the run keeps)."""
-    return TrainConfig(
-        out_dir=str(out_dir / "train"), lr=config.lr, betas=config.betas, eps=config.eps,
-        weight_decay=config.weight_decay, warmup=config.warmup,
-        max_steps=max(1, math.ceil(config.epochs * steps_per_epoch)), minutes=config.minutes,
-        grad_clip=config.grad_clip, bf16=config.bf16, eval_every=steps_per_epoch,
-        checkpoint_every=0, keep_checkpoints=1, log_every=max(1, min(50, steps_per_epoch // 4)),
-        seed=config.seed, device="cpu" if not torch.cuda.is_available() else "auto",
-        progress=config.progress, plot=False,
-    )
+    """The shared loop's settings for a fine-tuning run: the recipe's FinetuneLoop with its epochs
+    counted in steps, one evaluation per epoch, a log line about four times an epoch."""
+    return config.train.for_run(steps_per_epoch, out_dir=str(out_dir / "train"),
+                                eval_every=steps_per_epoch,
+                                log_every=max(1, min(50, steps_per_epoch // 4)))
 
 
 # ================================================================== the recipe
+
+
+def recipe_fields(config: FinetuneConfig) -> dict:
+    """The recipe as ``finetune.json`` records it: every choice that shapes the model."""
+    fields = dataclasses.asdict(config)
+    for name in (*SET_BY_RECIPE, "progress"):
+        del fields["train"][name]
+    return fields
 
 
 def training_labels(splits: dict[str, Sequence], task: str) -> list[str]:
@@ -274,7 +328,7 @@ def finetune(
     loop's own files under ``train/``.
     """
     out_dir, task = Path(out_dir), config.task
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.train.seed)
     tokenizer = load_tokenizer(start, tokenizer_path)
     if tokenizer.pad_id is None:
         raise ConfigError(f"the tokenizer of {start} has no padding token")
@@ -289,7 +343,7 @@ def finetune(
     batches = training_batches(features["train"], config, tokenizer.pad_id)
     recipe = {"task": task, "labels": labels, "max_length": max_length,
               "label_all_subwords": config.label_all_subwords, "start": str(start),
-              "recipe": {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"},
+              "recipe": recipe_fields(config),
               "sizes": {name: len(examples) for name, examples in splits.items()}}
 
     out_dir.mkdir(parents=True, exist_ok=True)

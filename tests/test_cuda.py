@@ -97,11 +97,12 @@ def test_pretraining_runs_on_the_gpu_by_itself(tmp_path):
 def test_finetuning_runs_on_the_gpu(tmp_path):
     from finetune_fixtures import sentiment_data, tiny_checkpoint
 
-    from minirob.finetune import FinetuneConfig, finetune
+    from minirob.finetune import FinetuneConfig, FinetuneLoop, finetune
 
     start = tiny_checkpoint(tmp_path / "start")
     train, val, test = sentiment_data(160, 1), sentiment_data(40, 2), sentiment_data(60, 3)
-    config = FinetuneConfig(task="classify", epochs=6, batch_size=8, lr=2e-3, progress=False)
+    config = FinetuneConfig(task="classify", batch_size=8,
+                            train=FinetuneLoop(epochs=6, lr=2e-3, progress=False))
     report = finetune(start, train, val, test, config, tmp_path / "run")
     assert report["test"]["accuracy"] > 0.9, report["validation_history"]
     info = json.loads((tmp_path / "run" / "train" / "run.json").read_text())

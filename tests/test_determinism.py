@@ -93,14 +93,14 @@ def test_pretraining_run_directory_records_seed_config_and_versions(runs):
 def test_fine_tuning_run_directory_records_them_too(tmp_path):
     from finetune_fixtures import sentiment_data, tiny_checkpoint
 
-    from minirob.finetune import FinetuneConfig, finetune
+    from minirob.finetune import FinetuneConfig, FinetuneLoop, finetune
 
     checkpoint = tiny_checkpoint(tmp_path / "start")
-    config = FinetuneConfig(task="sentiment", epochs=1, batch_size=16, max_length=24, seed=7,
-                            progress=False)
+    config = FinetuneConfig(task="sentiment", batch_size=16, max_length=24,
+                            train=FinetuneLoop(epochs=1, seed=7, progress=False))
     finetune(checkpoint, sentiment_data(48, 1), sentiment_data(16, 2), sentiment_data(16, 3), config,
              tmp_path / "run")
     info = json.loads((tmp_path / "run" / "train" / "run.json").read_text())
-    assert info["seed"] == 7 and info["train_config"]["lr"] == config.lr
+    assert info["seed"] == 7 and info["train_config"]["lr"] == config.train.lr
     assert info["versions"]["torch"] == torch.__version__
     assert info["finetune"]["task"] == "sentiment"

@@ -13,6 +13,7 @@ from minirob.errors import CheckpointError, ConfigError, DataError, InputError
 from minirob.finetune import (
     IGNORE,
     FinetuneConfig,
+    FinetuneLoop,
     TaggedSentence,
     TextExample,
     align_labels,
@@ -27,6 +28,7 @@ from minirob.finetune import (
     word_predictions,
 )
 from minirob.metrics import entity_scores
+from minirob.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,8 @@ def test_minilm_head_matches_transformers():
 
 def test_classification_learns_and_writes_a_run(checkpoint, tmp_path):
     train, val, test = sentiment_data(160, 1), sentiment_data(40, 2), sentiment_data(60, 3)
-    config = FinetuneConfig(task="classify", epochs=6, batch_size=8, lr=2e-3, progress=False)
+    config = FinetuneConfig(task="classify", batch_size=8,
+                            train=FinetuneLoop(epochs=6, lr=2e-3, progress=False))
     report = finetune(checkpoint, train, val, test, config, tmp_path / "run")
     assert report["test"]["accuracy"] > 0.9, report["validation_history"]
     assert len(report["validation_history"]) == 6  # one validation score per epoch
@@ -141,8 +144,8 @@ def test_classification_learns_and_writes_a_run(checkpoint, tmp_path):
 
 def test_ner_learns(checkpoint, tmp_path):
     train, val, test = ner_data(224, 1), ner_data(50, 2), ner_data(50, 3)
-    config = FinetuneConfig(task="ner", epochs=3, batch_size=16, lr=3e-3, progress=False,
-                            label_all_subwords=True)
+    config = FinetuneConfig(task="ner", batch_size=16, label_all_subwords=True,
+                            train=FinetuneLoop(epochs=3, lr=3e-3, progress=False))
     report = finetune(checkpoint, train, val, test, config, tmp_path / "ner")
     assert report["test"]["f1"] > 0.8, report["validation_history"]
     assert set(report["test"]["per_type"]) == {"LOC", "PER"}
@@ -154,8 +157,8 @@ def test_ner_learns(checkpoint, tmp_path):
 def test_early_stopping(checkpoint, tmp_path):
     train, val, test = sentiment_data(64, 1), sentiment_data(32, 2), sentiment_data(32, 3)
     # A learning rate too small to change any prediction: epoch 2 is no better than epoch 1.
-    config = FinetuneConfig(task="classify", epochs=6, batch_size=16, lr=1e-9, patience=1,
-                            progress=False)
+    config = FinetuneConfig(task="classify", batch_size=16, patience=1,
+                            train=FinetuneLoop(epochs=6, lr=1e-9, progress=False))
     report = finetune(checkpoint, train, val, test, config, tmp_path / "stop")
     assert report["stopped_by"] == "early_stopping"
     assert [h["epoch"] for h in report["validation_history"]] == [1, 2]
@@ -179,11 +182,11 @@ def test_unseen_label_in_test_file(checkpoint, tmp_path):
     train = sentiment_data(40, 1)
     test = [TextExample("the film was meh", "neutral", source="test.csv:7")]
     with pytest.raises(DataError, match=r"test.csv:7: label 'neutral' never occurs"):
-        finetune(checkpoint, train, train[:8], test, FinetuneConfig(progress=False), tmp_path)
+        finetune(checkpoint, train, train[:8], test, FinetuneConfig(train=FinetuneLoop(progress=False)), tmp_path)
     ner_test = [TaggedSentence(["Bob", "x"], ["B-ORG", "O"])]
     with pytest.raises(DataError, match="'B-ORG'"):
         finetune(checkpoint, ner_data(20, 1), ner_data(5, 2), ner_test,
-                 FinetuneConfig(task="ner", progress=False), tmp_path)
+                 FinetuneConfig(task="ner", train=FinetuneLoop(progress=False)), tmp_path)
 
 
 def test_empty_text_and_bad_recipe(checkpoint):
@@ -195,6 +198,79 @@ def test_empty_text_and_bad_recipe(checkpoint):
         encode_sentences(tokenizer, [TaggedSentence([], [])], ["O"], 32)
     with pytest.raises(ConfigError, match="task='parse'"):
         FinetuneConfig(task="parse")
+
+
+def test_the_loop_defaults_are_the_reference_recipe():
+    """transformers' TrainingArguments defaults are the independent source for the optimiser;
+    the 6% warm-up is the issue's reference recipe (transformers' own default is none)."""
+    import dataclasses
+    import types
+
+    from transformers import TrainingArguments
+
+    # the declared defaults (instantiating TrainingArguments would need accelerate)
+    reference = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(TrainingArguments)})
+    loop = FinetuneConfig().train
+    assert loop.lr == reference.learning_rate
+    assert loop.betas == (reference.adam_beta1, reference.adam_beta2)
+    assert loop.eps == reference.adam_epsilon
+    assert loop.weight_decay == reference.weight_decay
+    assert loop.grad_clip == reference.max_grad_norm
+    assert loop.warmup == 0.06 and loop.epochs == 3.0
+    # one change keeps every other reference value (a plain TrainConfig would not: lr 1e-3, 0.98)
+    assert FinetuneLoop(lr=2e-4).betas == (0.9, 0.999)
+
+
+def test_epochs_become_the_loops_step_budget():
+    loop = FinetuneLoop(epochs=2.5, lr=1e-4, seed=3)
+    run = loop.for_run(steps_per_epoch=7, eval_every=7)
+    assert type(run) is TrainConfig and run.max_steps == 18  # ceil(2.5 * 7)
+    assert (run.lr, run.seed, run.eval_every, run.betas) == (1e-4, 3, 7, (0.9, 0.999))
+    assert FinetuneLoop(epochs=2, max_steps=5).for_run(steps_per_epoch=7).max_steps == 5  # first reached
+    clock = FinetuneLoop(epochs=None, minutes=1.5).for_run(steps_per_epoch=7)
+    assert (clock.max_steps, clock.minutes) == (None, 1.5)
+
+
+def test_bad_loop_settings_name_the_field():
+    for changes, message in [
+        (dict(lr=float("nan")), r"^lr must be a finite number, got nan$"),
+        (dict(epochs=0), r"^epochs must be > 0, got 0$"),
+        (dict(epochs=float("inf")), r"^epochs must be a finite number, got inf$"),
+        (dict(grad_clip=float("inf")), r"^grad_clip must be a finite number"),
+        (dict(weight_decay=-0.1), r"^weight_decay must be >= 0, got -0.1$"),
+        (dict(epochs=None), r"needs a budget: epochs, max_steps and/or minutes"),
+        (dict(bf16="maybe"), r"bf16='maybe'"),  # TrainConfig's own checks still run
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            FinetuneLoop(**changes)
+    with pytest.raises(ConfigError, match=r"^train must be a FinetuneLoop .* got TrainConfig$"):
+        FinetuneConfig(train=TrainConfig(max_steps=10))
+    with pytest.raises(ConfigError, match=r"^max_length must be >= 4, got 2$"):
+        FinetuneConfig(max_length=2)
+
+
+def test_a_flat_recipe_sends_the_loop_fields_to_train():
+    config = FinetuneConfig.from_fields(task="ner", lr=2e-4, epochs=8, batch_size=16, seed=2)
+    assert config == FinetuneConfig(task="ner", batch_size=16,
+                                    train=FinetuneLoop(lr=2e-4, epochs=8, seed=2))
+
+
+def test_command_line_defaults_are_the_librarys_and_range_checked(capsys):
+    from minirob.cli import build_parser
+    from minirob.commands.finetune import recipe
+
+    base = ["finetune", "--task", "ner", "--from", "x", "--out", "y"]
+    assert recipe(build_parser().parse_args(base)) == FinetuneConfig(task="ner")
+    args = build_parser().parse_args([*base, "--lr", "2e-4", "--epochs", "8", "--minutes", "3",
+                                      "--seed", "5", "--no-progress", "--batch-size", "16"])
+    assert recipe(args) == FinetuneConfig(task="ner", batch_size=16, train=FinetuneLoop(
+        lr=2e-4, epochs=8, minutes=3, seed=5, progress=False))
+    for option, value in [("--lr", "nan"), ("--lr", "0"), ("--epochs", "0"), ("--warmup", "-1"),
+                          ("--minutes", "inf"), ("--weight-decay", "-1")]:
+        with pytest.raises(SystemExit) as stopped:
+            build_parser().parse_args([*base, option, value])
+        assert stopped.value.code == 2
+        assert f"argument {option}: must be" in capsys.readouterr().err
 
 
 def test_overlong_sentences_are_truncated_with_a_count(checkpoint, caplog):

@@ -21,7 +21,7 @@ import minirob
 from minirob.datasets import fetch
 from minirob.errors import ConfigError, InputError, MissingFileError
 from minirob.fairseq import read_dictionary
-from minirob.finetune import FinetuneConfig, finetune
+from minirob.finetune import FinetuneConfig, FinetuneLoop, finetune
 from minirob.pipelines import group_entities
 from minirob.predict import Predictor
 
@@ -193,11 +193,11 @@ def _bert_dir(model, minilm, name="clf"):
 @pytest.fixture(scope="module")
 def runs(base, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    quick = dict(epochs=2, batch_size=8, lr=2e-3, progress=False)
+    quick = FinetuneLoop(epochs=2, lr=2e-3, progress=False)
     finetune(base, sentiment_data(80, 1), sentiment_data(20, 2), sentiment_data(20, 3),
-             FinetuneConfig(task="classify", **quick), root / "clf")
+             FinetuneConfig(task="classify", batch_size=8, train=quick), root / "clf")
     finetune(base, ner_data(80, 1), ner_data(20, 2), ner_data(20, 3),
-             FinetuneConfig(task="ner", **quick), root / "ner")
+             FinetuneConfig(task="ner", batch_size=8, train=quick), root / "ner")
     return root
 
 

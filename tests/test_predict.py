@@ -8,7 +8,7 @@ from finetune_fixtures import ner_data, pos_data, sentiment_data, tiny_checkpoin
 
 from minirob.cli import main
 from minirob.errors import CheckpointError, InputError, MissingFileError
-from minirob.finetune import FinetuneConfig, finetune
+from minirob.finetune import FinetuneConfig, FinetuneLoop, finetune
 from minirob.predict import Predictor, split_words
 
 pytestmark = pytest.mark.xdist_group("finetune-runs")  # one worker trains the module's runs once
@@ -20,13 +20,13 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     start = tiny_checkpoint(root / "tiny")
     finetune(start, sentiment_data(160, 1), sentiment_data(40, 2), sentiment_data(40, 3),
-             FinetuneConfig(task="classify", epochs=6, batch_size=8, lr=2e-3, progress=False),
+             FinetuneConfig(task="classify", batch_size=8, train=FinetuneLoop(epochs=6, lr=2e-3, progress=False)),
              root / "clf")
     finetune(start, ner_data(192, 1), ner_data(40, 2), ner_data(40, 3),
-             FinetuneConfig(task="ner", epochs=3, batch_size=16, lr=3e-3, progress=False),
+             FinetuneConfig(task="ner", batch_size=16, train=FinetuneLoop(epochs=3, lr=3e-3, progress=False)),
              root / "ner")
     finetune(start, pos_data(160, 1), pos_data(40, 2), pos_data(40, 3),
-             FinetuneConfig(task="pos", epochs=4, batch_size=16, lr=3e-3, progress=False),
+             FinetuneConfig(task="pos", batch_size=16, train=FinetuneLoop(epochs=4, lr=3e-3, progress=False)),
              root / "pos")
     return root
 

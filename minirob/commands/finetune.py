@@ -18,6 +18,7 @@ files is split 80/10/10 with ``--seed``. Files: CSV/TSV/JSONL for classification
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -28,7 +29,15 @@ from ..errors import ConfigError
 from ..finetune import FinetuneConfig, finetune
 from ..sources import resolve_path
 from ..tasks import TASKS, conll_sentences, read_examples, sentiment_examples, summary
-from .options import non_negative_float, number, positive_float, positive_int, seed
+from .options import number, positive_int
+from .train_options import add_loop_options, loop_config
+
+
+DEFAULTS = FinetuneConfig()
+# The loop's settings a fine-tuning run takes from the command line (declared in train_options).
+LOOP_FIELDS = ("lr", "warmup", "weight_decay", "minutes", "bf16", "seed", "progress")
+LOOP_HELPS = {"minutes": "wall-clock budget (stops sooner than --epochs if it comes first)",
+              "seed": "seed of the head, the batch order and the data split"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,26 +61,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--text-column", default="text")
     data.add_argument("--label-column", default="label")
     data.add_argument("--pair-column", default=None, help="second text of a sentence pair")
-    r = p.add_argument_group("recipe")
-    r.add_argument("--epochs", type=number(float, above=0, at_most=10_000), default=3.0)
-    r.add_argument("--batch-size", type=number(int, at_least=1, at_most=65_536), default=32)
-    r.add_argument("--lr", type=number(float, above=0, at_most=10), default=5e-5)
-    r.add_argument("--warmup", type=number(float, at_least=0, below=1), default=0.06,
-                   help="fraction of the steps")
-    r.add_argument("--weight-decay", type=non_negative_float, default=0.0)
-    r.add_argument("--max-length", type=number(int, at_least=4, at_most=65_536), default=128)
-    r.add_argument("--minutes", type=positive_float, default=None, help="wall-clock budget")
+    r = p.add_argument_group("recipe (defaults: the reference recipe, FinetuneConfig)")
+    r.add_argument("--epochs", type=number(float, above=0, at_most=10_000), default=DEFAULTS.train.epochs,
+                   help="passes over the training split")
+    add_loop_options(r, DEFAULTS.train, LOOP_FIELDS, helps=LOOP_HELPS)
+    r.add_argument("--batch-size", type=number(int, at_least=1, at_most=65_536), default=DEFAULTS.batch_size)
+    r.add_argument("--max-length", type=number(int, at_least=4, at_most=65_536), default=DEFAULTS.max_length)
     r.add_argument("--patience", type=positive_int, default=None,
                    help="early stopping: epochs without a better validation score")
     r.add_argument("--label-all-subwords", action="store_true",
                    help="ner/pos: label every subword (default: the first, the rest ignored)")
-    r.add_argument("--bf16", choices=["auto", "on", "off"], default="off")
-    r.add_argument("--pooling", choices=CLASSIFIER_POOLINGS, default="first",
+    r.add_argument("--pooling", choices=CLASSIFIER_POOLINGS, default=DEFAULTS.pooling,
                    help="classification: read <s> (RoBERTa's head) or the mean of the tokens")
     r.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True,
                    help="batch examples of similar length together: less padding, faster epochs "
                         "(default on; --no-group-by-length: fully random batches)")
-    r.add_argument("--seed", type=seed, default=0)
     p.set_defaults(func=run)
 
 
@@ -111,14 +115,19 @@ def load_data(args: argparse.Namespace):
     return train, validation, test
 
 
-def run(args: argparse.Namespace) -> int:
-    config = FinetuneConfig(
-        task=args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        warmup=args.warmup, weight_decay=args.weight_decay, max_length=args.max_length,
-        label_all_subwords=args.label_all_subwords, patience=args.patience, minutes=args.minutes,
-        seed=args.seed, random_init=args.random_init, bf16=args.bf16, pooling=args.pooling,
-        group_by_length=args.group_by_length,
+def recipe(args: argparse.Namespace) -> FinetuneConfig:
+    """The FinetuneConfig the options describe (untouched options: the library's defaults)."""
+    loop = dataclasses.replace(loop_config(args, DEFAULTS.train, LOOP_FIELDS), epochs=args.epochs)
+    return FinetuneConfig(
+        task=args.task, batch_size=args.batch_size, max_length=args.max_length,
+        label_all_subwords=args.label_all_subwords, patience=args.patience,
+        random_init=args.random_init, pooling=args.pooling, group_by_length=args.group_by_length,
+        train=loop,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = recipe(args)
     train, validation, test = load_data(args)
     out = Path(args.out)
     if (out / "train" / "checkpoints").is_dir():
