@@ -41,7 +41,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's noteb
 
 import minirob
 from minirob import datasets
-from minirob.finetune import FinetuneConfig, encode_texts, finetune, predict_logits, sentiment_examples
+from minirob.finetune import FinetuneConfig, FinetuneLoop, encode_texts, finetune, predict_logits, sentiment_examples
 from minirob.metrics import macro_f1
 
 import diagrams  # tutorials/diagrams.py: boxes and arrows for the figures
@@ -172,8 +172,8 @@ with torch.no_grad():
 train_examples = sentiment_examples(splits.train[:TRAIN_SIZE])
 val_examples = sentiment_examples(splits.validation[:EVAL_SIZE])
 test_examples = sentiment_examples(splits.test[:EVAL_SIZE])
-recipe = FinetuneConfig(task="sentiment", epochs=EPOCHS, batch_size=32, lr=1e-4, max_length=MAX_LENGTH,
-                        progress=False)
+recipe = FinetuneConfig(task="sentiment", batch_size=32, max_length=MAX_LENGTH,
+                        train=FinetuneLoop(lr=1e-4, epochs=EPOCHS, progress=False))
 
 run_pretrained = tempfile.mkdtemp(prefix="minirob-sentiment-")
 report = finetune(minilm, train_examples, val_examples, test_examples, recipe, run_pretrained)
