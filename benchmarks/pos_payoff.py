@@ -8,8 +8,8 @@ and initialises the head (and, for the baseline, the encoder) with that seed; pr
 random runs of one seed see the same sentences. The recipe for each size is picked on validation
 (``search``: the mean of the two sides' best validation accuracy, so neither side's favourite
 wins), never on test. "All sentences" draws its batches from the whole training split (51,527
-sentences) for a fixed quarter epoch (403 steps of 32 sentences) at the 1,000-sentence learning
-rate: a full epoch per run did not fit the shared machine's afternoon.
+sentences) for a fixed quarter epoch (batches of 32) with the 1,000-sentence learning rate and
+windows: a full epoch per run did not fit the shared machine's afternoon.
 Validation during training uses a fixed 500-sentence draw of the validation split (a score after
 every epoch of 100 sentences would otherwise cost more than the training); test is the whole test
 split (3,032 sentences, documents pretraining never saw). ``probe`` adds frozen-feature probes per
@@ -87,9 +87,11 @@ def payoff_splits(size: str, seed: int, window: int | None = None, tokenizer: To
 
 def picked_recipe(results: dict, size: str) -> dict:
     """The recipe for ``size``: the searched one with the best mean of the two sides' best
-    validation scores; "all" takes the 1,000-sentence learning rate for its quarter epoch."""
+    validation scores; "all" takes the 1,000-sentence learning rate (and windows) for its quarter
+    epoch."""
     if size == "all":
-        return dict(DEFAULT["all"], lr=picked_recipe(results, "1000")["lr"])
+        thousand = picked_recipe(results, "1000")
+        return dict(DEFAULT["all"], **{k: thousand[k] for k in ("lr", "window") if k in thousand})
     by_recipe: dict[str, list[float]] = {}
     for row in results.get("search", []):
         if row["size"] == size:

@@ -30,10 +30,13 @@ def test_recipe_is_picked_by_the_mean_of_both_sides_not_the_pretrained_one():
     assert picked_recipe({}, "1000") == DEFAULT["1000"]  # nothing searched: the starting point
 
 
-def test_all_sentences_takes_the_1000_sentence_learning_rate():
+def test_all_sentences_takes_the_1000_sentence_learning_rate_and_windows():
     results = {"search": [search_row("1000", 3e-4, False, 0.9), search_row("1000", 3e-4, True, 0.9),
                           search_row("1000", 3e-3, False, 0.1), search_row("1000", 3e-3, True, 0.1)]}
     assert picked_recipe(results, "all") == dict(DEFAULT["all"], lr=3e-4)
+    for row in results["search"]:
+        row["changes"]["window"] = 32
+    assert picked_recipe(results, "all") == dict(DEFAULT["all"], lr=3e-4, window=32)
 
 
 def test_payoff_table_pairs_seeds_and_gives_the_difference(tmp_path):
