@@ -77,9 +77,10 @@ class Pipeline:
     def run(self, texts: list[str], **options) -> list:
         raise NotImplementedError
 
-    def _features(self, texts: Sequence[str]) -> list[dict]:
+    def _features(self, texts: Sequence[str], offsets: bool = False) -> list[dict]:
         examples = [TextExample(text, source=f"text {i + 1}") for i, text in enumerate(texts)]
-        features = encode_texts(self.tokenizer, examples, None, self.loaded.max_length, "input")
+        features = encode_texts(self.tokenizer, examples, None, self.loaded.max_length, "input",
+                                offsets)
         match_token_types(features, self.model.config)
         return features
 
@@ -104,10 +105,11 @@ class TextClassificationPipeline(Pipeline):
         logits = predict_logits(self.model, self._features(texts), self.tokenizer.pad_id,
                                 self.batch_size)
         labels, out = self.loaded.labels, []
-        for row in logits:
-            scores = row.sigmoid() if row.numel() == 1 else row.softmax(-1)  # (labels,)
-            ranked = sorted(range(len(labels)), key=lambda i: -float(scores[i]))
-            answers = [{"label": labels[i], "score": float(scores[i])} for i in ranked]
+        logits = torch.stack(logits)  # (N, labels)
+        scores = logits.sigmoid() if logits.shape[-1] == 1 else logits.softmax(-1)  # (N, labels)
+        for row in scores.tolist():
+            ranked = sorted(range(len(labels)), key=lambda i: -row[i])
+            answers = [{"label": labels[i], "score": row[i]} for i in ranked]
             out.append(answers[0] if top_k == 1 else answers[:top_k])
         return out
 
@@ -168,10 +170,10 @@ class TokenClassificationPipeline(Pipeline):
                     for text, row in zip(texts, items)]
         return [group_entities(row, text) for text, row in zip(texts, items)]
 
-    def _scored(self, row: Tensor, position: int) -> tuple[str, float]:
-        scores = row[position].softmax(-1)  # (labels,)
-        best = int(scores.argmax())
-        return self.loaded.labels[best], float(scores[best])
+    def _best(self, row: Tensor) -> tuple[list[str], list[float]]:
+        """(T, labels) logits of one text -> each token's best label and its softmax score."""
+        scores, best = row.softmax(-1).max(-1)  # (T,), (T,): one softmax for the whole text
+        return [self.loaded.labels[i] for i in best.tolist()], scores.tolist()
 
     def _words(self, texts) -> list[list[dict]]:
         """One item per word, labelled at the word's first token."""
@@ -186,28 +188,22 @@ class TokenClassificationPipeline(Pipeline):
         logits = predict_logits(self.model, features, self.tokenizer.pad_id, self.batch_size)
         out = []
         for row, feature, spans in zip(logits, features, words):
-            items = []
-            for word, position in sorted(first_tokens(feature["word_ids"]).items()):
-                label, score = self._scored(row, position)
-                items.append({"label": label, "score": score, "start": spans[word][1],
-                              "end": spans[word][2]})
-            out.append(items)
+            labels, scores = self._best(row)
+            out.append([{"label": labels[position], "score": scores[position],
+                         "start": spans[word][1], "end": spans[word][2]}
+                        for word, position in sorted(first_tokens(feature["word_ids"]).items())])
         return out
 
     def _tokens(self, texts) -> list[list[dict]]:
         """One item per token that is not special, with the token's character span."""
+        features = self._features(texts, offsets=True)  # each text tokenized once, spans kept
+        logits = predict_logits(self.model, features, self.tokenizer.pad_id, self.batch_size)
         out = []
-        logits = predict_logits(self.model, self._features(texts), self.tokenizer.pad_id,
-                                self.batch_size)
-        for text, row in zip(texts, logits):
-            encoding = self.tokenizer.encode(text, max_length=self.loaded.max_length)
-            items = []
-            for position, special in enumerate(encoding.special_tokens_mask):
-                if not special:
-                    label, score = self._scored(row, position)
-                    start, end = encoding.offsets[position]
-                    items.append({"label": label, "score": score, "start": start, "end": end})
-            out.append(items)
+        for feature, row in zip(features, logits):
+            labels, scores = self._best(row)
+            out.append([{"label": labels[position], "score": scores[position], "start": span[0],
+                         "end": span[1]} for position, span in enumerate(feature["offsets"])
+                        if span is not None])
         return out
 
 

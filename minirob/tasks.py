@@ -128,11 +128,13 @@ def encode_texts(
     labels: Sequence[str] | None,
     max_length: int,
     split: str = "data",
+    offsets: bool = False,
 ) -> list[dict]:
     """Examples -> features ``{"input_ids", "token_type_ids", "label"}`` (lists, unpadded).
 
     Texts longer than ``max_length`` tokens are cut (the longer text of a pair first) and counted
-    in one warning.
+    in one warning. ``offsets``: each feature also keeps every token's ``(start, end)`` characters
+    in its text, ``None`` for special tokens (token classification reads them; one tokenization).
     """
     index = {label: i for i, label in enumerate(labels or [])}
     features, n_cut = [], 0
@@ -144,6 +146,9 @@ def encode_texts(
             n_cut += 1
             encoding = tokenizer.encode(example.text, example.pair, max_length=max_length)
         feature = {"input_ids": encoding.ids, "token_type_ids": _type_ids(encoding.sequence_ids)}
+        if offsets:
+            feature["offsets"] = [None if special else span for span, special
+                                  in zip(encoding.offsets, encoding.special_tokens_mask)]
         if labels is not None and example.label is not None:
             feature["label"] = index[str(example.label)]
         features.append(feature)
