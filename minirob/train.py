@@ -69,6 +69,7 @@ import torch
 from torch import Tensor, nn
 
 from .batches import ShuffledBatches  # noqa: F401  (re-exported: part of this module's API)
+from .compiled import compile_model
 from .distributed import (  # noqa: F401  (setup_distributed re-exported for the recipes)
     all_reduce_sum,
     distributed,
@@ -129,6 +130,7 @@ class TrainConfig:
     device: str = "auto"  # "auto": cuda when present, else cpu
     progress: bool = True  # the tqdm bar
     plot: bool = True  # write curves.png at each evaluation and at the end
+    compile: bool = False  # torch.compile the model's parts (minirob.compiled); pays on CUDA, not on CPU
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -261,6 +263,8 @@ class Run:
         self.device = resolve_device(config.device)
         model.to(self.device)
         model.train()
+        if config.compile:
+            compile_model(model)  # in place: state_dict names, checkpoints and hooks are unchanged
         self.bf16 = config.bf16 == "on" or (config.bf16 == "auto" and bf16_supported(self.device))
         self.out_dir = Path(config.out_dir)
         self.optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,

@@ -272,3 +272,26 @@ def test_length_grouping_resumes_where_it_stopped():
 def test_length_grouping_needs_one_length_per_example():
     with pytest.raises(ConfigError, match="3 lengths for 4 examples"):
         ShuffledBatches([1, 2, 3, 4], 2, list, lengths=[1, 2, 3])
+
+
+def test_compile_option_compiles_the_model_once_before_training(tmp_path, monkeypatch):
+    """--compile reaches train() through TrainConfig.compile (the compiler itself: test_compiled.py)."""
+    import minirob.train
+    from minirob.cli import build_parser
+    from minirob.commands.pretrain import recipe_from_args
+
+    compiled = []
+    monkeypatch.setattr(minirob.train, "compile_model", lambda model: compiled.append(model) or model)
+    model = toy_model()
+    train(model, loss_fn, ShuffledBatches(toy_data(), 16, collate, seed=0), config(tmp_path, max_steps=2, compile=True))
+    assert compiled == [model]
+    train(toy_model(), loss_fn, ShuffledBatches(toy_data(), 16, collate, seed=0),
+          config(tmp_path / "eager", max_steps=2))
+    assert len(compiled) == 1  # off by default
+
+    for command, flag in (("pretrain", True), ("finetune", True)):
+        argv = [command, "--compile"] + (["--task", "ner", "--from", "minilm", "--out", "o"] if command == "finetune" else [])
+        args = build_parser().parse_args(argv)
+        assert args.compile is flag
+    assert recipe_from_args(build_parser().parse_args(["pretrain", "--compile"])).train.compile is True
+    assert recipe_from_args(build_parser().parse_args(["pretrain"])).train.compile is False

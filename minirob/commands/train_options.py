@@ -32,6 +32,7 @@ LOOP_OPTIONS = {
     "checkpoint_every": ("--checkpoint-every", options.non_negative_int, "steps between checkpoints (0: only at the end)"),
     "seed": ("--seed", options.seed, "seed of everything random"),
     "progress": ("--no-progress", None, "no progress bar"),
+    "compile": ("--compile", None, "torch.compile the model (slower on CPU, see docs/benchmarks.md; for CUDA)"),
 }
 
 
@@ -43,6 +44,8 @@ def add_loop_options(parser: argparse.ArgumentParser, defaults: TrainConfig, fie
         text = (helps or {}).get(name, text)
         if name == "progress":
             parser.add_argument(flag, dest=name, action="store_false", default=defaults.progress, help=text)
+        elif name == "compile":
+            parser.add_argument(flag, dest=name, action="store_true", default=defaults.compile, help=text)
         elif name == "bf16":
             parser.add_argument(flag, dest=name, default=defaults.bf16, choices=("auto", "on", "off"), help=text)
         else:
