@@ -42,15 +42,15 @@ import torch.nn.functional as F
 from minirob import datasets
 from minirob.data import Document, MaskedBlocks, SpecialIds, fixed_masked_batches, pack_documents
 from minirob.masking import MaskingConfig, mask_tokens
-from minirob.pretrain import TINY_PRETRAIN, init_unigram_bias, mlm_loss
+from minirob.pretrain import init_unigram_bias, mlm_loss
 from minirob.train import TrainConfig, evaluate_batches, read_metrics, train
 
 import diagrams  # tutorials/diagrams.py: boxes and arrows for the figures
 from checks import check, quote  # tutorials/checks.py: exercise checks, numbers quoted in the text
 
 FAST = os.environ.get("MINIROB_TUTORIAL_FAST") == "1"
-PRETRAIN_MINUTES = 0.1 if FAST else 2.3  # the pretraining run of section 6 stops on this clock
-ABLATION_STEPS = 4 if FAST else 300  # optimiser steps per model in the ablation of section 8
+PRETRAIN_MINUTES = 0.1 if FAST else 2.0  # the pretraining run of section 6 stops on this clock
+ABLATION_STEPS = 4 if FAST else 500  # optimiser steps per model in the ablation of section 8
 VOCAB_SIZE = 2048 if FAST else 8192
 MAX_LENGTH = 32  # tokens per training block: short blocks learn fastest (benchmarks/pretrain_search.md)
 torch.manual_seed(0)
@@ -225,9 +225,9 @@ assert len({frozenset(t) for t in target_sets}) == 3  # a different mask every e
 # guesses are noise:
 
 # %%
-# `minirob pretrain`'s tiny recipe: 2 layers of width 128, no dropout (smaller than
-# RobertaConfig.tiny(), 4 layers of width 256, so that a few minutes go a long way).
-shape = dict(TINY_PRETRAIN, hidden_size=64, intermediate_size=256) if FAST else TINY_PRETRAIN
+# `minirob pretrain`'s model: RobertaConfig.tiny(), 2 layers of width 128, no dropout, so that a
+# few minutes go a long way (the fast CI run halves the width).
+shape = dict(hidden_size=64, intermediate_size=256) if FAST else {}
 config = minirob.RobertaConfig.tiny(vocab_size=tokenizer.vocab_size, max_position_embeddings=MAX_LENGTH + 2,
                                     **shape)
 model = minirob.RobertaForMaskedLM(config)
@@ -248,7 +248,7 @@ def show_guesses(model):
     return fill
 
 
-show_guesses(model)
+fill = show_guesses(model)  # the pipeline, kept for later
 
 # %% [markdown]
 # ### The loss, written out
@@ -568,7 +568,7 @@ def ablation_run(name: str, no_positions: bool = False, warmup: float = 0.05, **
     out_dir = tempfile.mkdtemp(prefix="minirob-ablation-")
     run = train(m, mlm_loss, MaskedBlocks(train_blocks, 64, special, seed=0),
           TrainConfig(out_dir=out_dir, lr=3e-3, warmup=warmup, max_steps=ABLATION_STEPS,
-                      eval_every=2 if FAST else ABLATION_STEPS // 6, log_every=ABLATION_STEPS, checkpoint_every=0,
+                      eval_every=2 if FAST else ABLATION_STEPS // 5, log_every=ABLATION_STEPS, checkpoint_every=0,
                       progress=False, plot=False, bf16="auto"),
           evaluate=lambda m: evaluate_batches(m, mlm_loss, valid_eval))
     curve = [(0, start)] + [(r["step"], r["loss"]) for r in read_metrics(out_dir) if r["split"] == "eval"]
@@ -600,7 +600,7 @@ for key, name in [("no_pos", "no position embeddings"), ("one_head", "one head")
     gap = final_of[name] - final_of["full"]
     quote(f"{key}_gap", f"{abs(gap):.2f} nats {'worse' if gap > 0 else 'better'} than",)
 if not FAST:
-    assert final_of["no position embeddings"] > final_of["full"] + 0.05  # "order matters" (the text's claim)
+    assert final_of["no position embeddings"] > final_of["full"] + 0.03  # "worse without positions"
 
 # %% [markdown]
 # After {{ablation_steps}} steps the full model's held-out loss is {{full_loss}} nats. Without
