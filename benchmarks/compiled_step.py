@@ -49,7 +49,7 @@ def first_pass(steps, device) -> float:
 
 
 def benchmark(config: minirob.RobertaConfig, *, case: str, batch: int, length: int, precision: str,
-              device: torch.device, repeats: int, preset: str = "tiny", options: dict | None = None,
+              device: torch.device, repeats: int, preset: str = "small", options: dict | None = None,
               progress=None) -> dict:
     eager = build_minirob("RobertaForMaskedLM", config).to(device).train()
     compiled = compile_model(copy.deepcopy(eager), **(options or {}))
@@ -93,7 +93,7 @@ def benchmark(config: minirob.RobertaConfig, *, case: str, batch: int, length: i
 def main(argv=None) -> None:
     """A quick look without the results table: ``python -m benchmarks.compiled_step``."""
     torch.set_num_threads(2)
-    config = minirob.RobertaConfig.tiny()
+    config = minirob.RobertaConfig.small()
     for case in CASES:
         for precision in ("float32", "bfloat16"):
             r = benchmark(config, case=case, batch=32, length=128, precision=precision,

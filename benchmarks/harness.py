@@ -30,7 +30,7 @@ def synchronize(device: torch.device) -> None:
 class Comparison:
     """One benchmark case timed for both implementations."""
 
-    name: str  # e.g. "pretrain step, tiny, 32x128, float32"
+    name: str  # e.g. "pretrain step, small, 32x128, float32"
     unit: str  # what the throughput counts: "tokens/s"
     work: float  # units of work per step (tokens)
     minirob_s: list[float] = field(default_factory=list)  # seconds per step, one per repeat

@@ -100,7 +100,7 @@ def benchmark(
     ours, theirs = (m.train() for m in pair(CLASS_NAME, config, device))
     data = make_batch(config, batch, length, device)
     comparison = Comparison(
-        name=f"pretrain step (fwd+bwd+AdamW), tiny, {batch}x{length}, {precision}",
+        name=f"pretrain step (fwd+bwd+AdamW), small, {batch}x{length}, {precision}",
         unit="tokens/s",
         work=batch * length,
         extra={

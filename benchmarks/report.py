@@ -71,7 +71,7 @@ def memory_table(results: dict) -> list[str]:
         "transformers increase | minirob <= transformers |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    names = {"pretrain": "pretrain step, tiny", "inference": "inference, roberta-base",
+    names = {"pretrain": "pretrain step, small", "inference": "inference, roberta-base",
              "finetune": "fine-tune step, roberta-base"}
     for row in rows:
         case, ours, theirs = row["case"], row["minirob"], row["transformers"]

@@ -52,7 +52,7 @@ TOY = dict(vocab_size=256, hidden_size=32, num_hidden_layers=2, num_attention_he
            intermediate_size=64, max_position_embeddings=66)
 
 
-def workloads(section: str, toy: bool, dense_shapes=("tiny", "base")) -> list[dict]:
+def workloads(section: str, toy: bool, dense_shapes=("small", "base")) -> list[dict]:
     """The (preset, batch, length) cases of a speed section, as in the issue."""
     if section == "dense":
         return dense_workloads(toy, dense_shapes)
@@ -60,15 +60,15 @@ def workloads(section: str, toy: bool, dense_shapes=("tiny", "base")) -> list[di
         shapes = {"pretrain": [(8, 64)], "inference": [(4, 32), (1, 64)], "finetune": [(4, 32)]}
     else:
         shapes = {"pretrain": [(32, 128)], "inference": [(8, 128), (1, 512)], "finetune": [(8, 128)]}
-    preset = "tiny" if section == "pretrain" else "base"
+    preset = "small" if section == "pretrain" else "base"
     overrides = TOY if toy else {}
     return [{"bench": section, "preset": preset, "overrides": overrides, "batch": b, "length": t}
             for b, t in shapes[section]]
 
 
-def dense_workloads(toy: bool, presets=("tiny", "base")) -> list[dict]:
-    """Each dense task at the tiny shape (32 x 128) and the roberta-base shape (8 x 128)."""
-    shapes = [("tiny", 8, 64)] if toy else [s for s in [("tiny", 32, 128), ("base", 8, 128)]
+def dense_workloads(toy: bool, presets=("small", "base")) -> list[dict]:
+    """Each dense task at the small shape (4 x 256, 32 x 128 tokens) and the roberta-base shape (8 x 128)."""
+    shapes = [("small", 8, 64)] if toy else [s for s in [("small", 32, 128), ("base", 8, 128)]
                                             if s[0] in presets]
     return [{"bench": "dense", "task": task, "preset": preset, "overrides": TOY if toy else {},
              "batch": b, "length": t}
@@ -125,10 +125,10 @@ def run_speed(section: str, args, device: torch.device) -> list[dict]:
 
 
 def run_compiled(args, device: torch.device) -> list[dict]:
-    """Each compiled_step case at the tiny shape: compiled vs eager minirob, compile time apart."""
+    """Each compiled_step case at the small shape: compiled vs eager minirob, compile time apart."""
     repeats = args.repeats or DEFAULT_REPEATS["compiled"]
     batch, length = (8, 64) if args.toy else (32, 128)
-    config = minirob.RobertaConfig.tiny(**(TOY if args.toy else {}))
+    config = minirob.RobertaConfig.small(**(TOY if args.toy else {}))
     results = []
     for case in compiled_step.CASES:
         for precision in args.precisions:
@@ -212,8 +212,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent),
                         help="directory for results.md and results.json")
     parser.add_argument("--note", default="", help="a remark printed under this table's heading")
-    parser.add_argument("--dense-shapes", default="tiny,base",
-                        help="the dense section's shapes: tiny (32x128), base (roberta-base, 8x128)")
+    parser.add_argument("--dense-shapes", default="small,base",
+                        help="the dense section's shapes: small (4 x 256, 32x128), base (roberta-base, 8x128)")
     parser.add_argument("--section-note", action="append", default=[], metavar="SECTION=TEXT",
                         help="a remark printed under one section's heading (dense, compiled, ...)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -221,8 +221,8 @@ def parse_args(argv=None):
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     args.precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     args.dense_shapes = [p.strip() for p in args.dense_shapes.split(",") if p.strip()]
-    if not set(args.dense_shapes) <= {"tiny", "base"}:
-        parser.error(f"--dense-shapes {','.join(args.dense_shapes)}: choose from tiny, base")
+    if not set(args.dense_shapes) <= {"small", "base"}:
+        parser.error(f"--dense-shapes {','.join(args.dense_shapes)}: choose from small, base")
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")

@@ -108,12 +108,13 @@ class RobertaModel(PreTrainedModel):
     hf_architecture = "RobertaModel"
     checkpoint_head = "encoder"
 
-    def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True):
+    def __init__(self, config: RobertaConfig, add_pooling_layer: bool = True, initialise: bool = True):
         super().__init__(config)
         self.embeddings = Embeddings(config)
         self.encoder = Encoder(config)
         self.pooler = Pooler(config) if add_pooling_layer else None
-        self.init_weights()
+        if initialise:  # a task model passes False: it initialises everything, encoder included, once
+            self.init_weights()
 
     def _run(
         self, input_ids, attention_mask, token_type_ids, trace: Trace | None, only_at=None
@@ -185,7 +186,7 @@ class RobertaForMaskedLM(PreTrainedModel):
 
     def __init__(self, config: RobertaConfig):
         super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.roberta = RobertaModel(config, add_pooling_layer=False, initialise=False)
         self.lm_head = MaskedLMHead(config)
         self.init_weights()
 
@@ -236,7 +237,7 @@ class RobertaForSequenceClassification(PreTrainedModel):
 
     def __init__(self, config: RobertaConfig):
         super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.roberta = RobertaModel(config, add_pooling_layer=False, initialise=False)
         self.classifier = ClassificationHead(config)
         self.init_weights()
 
@@ -266,7 +267,7 @@ class RobertaForTokenClassification(PreTrainedModel):
 
     def __init__(self, config: RobertaConfig):
         super().__init__(config)
-        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.roberta = RobertaModel(config, add_pooling_layer=False, initialise=False)
         p = config.classifier_dropout
         self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)

@@ -46,23 +46,7 @@ from .run_lock import RunLock
 from .run_state import RESUMABLE_CHANGES
 from .train import TrainConfig, TrainResult, evaluate_batches, train
 
-PRESETS = ("tiny", "base", "large")
-
-# What the recipe search (benchmarks/pretrain_search.md) changed in RobertaConfig.tiny() for a
-# 10-minute CPU budget: half the depth and width train ~4x more tokens per second and, at equal
-# tokens, learn as fast; without dropout a short run learns faster (there is no overfitting to
-# fight in one or two epochs). Still a post-LN RoBERTa with the reference weight layout. Only the
-# pretraining recipe's "tiny" uses it; ``--layers 4 --hidden 256 --heads 4 --dropout 0.1`` gives
-# RobertaConfig.tiny() itself.
-TINY_PRETRAIN = dict(
-    num_hidden_layers=2,
-    hidden_size=128,
-    num_attention_heads=2,
-    intermediate_size=512,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
-)
-
+PRESETS = ("tiny", "small", "base", "large")  # RobertaConfig's class methods
 
 def recipe_loop() -> TrainConfig:
     """The published recipe's loop settings; every other TrainConfig field keeps its default."""
@@ -116,8 +100,7 @@ class PretrainRecipe:
     def model_config(self, vocab_size: int) -> RobertaConfig:
         if self.preset not in PRESETS:
             raise ConfigError(f"preset {self.preset!r} is not one of {', '.join(PRESETS)}")
-        values = dict(TINY_PRETRAIN) if self.preset == "tiny" else {}
-        values.update(self.model_overrides)
+        values = dict(self.model_overrides)
         values.setdefault("vocab_size", vocab_size)
         config = getattr(RobertaConfig, self.preset)(**values)
         if config.max_sequence_length < self.max_length:

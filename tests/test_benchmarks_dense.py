@@ -25,7 +25,7 @@ def test_dense_section_times_every_task_and_writes_its_rows(tmp_path):
     assert all(len(row["minirob_s"]) == len(row["transformers_s"]) == 2 for row in rows)
     assert rows[0]["summary"]["classes"] == run.TOY["vocab_size"] and rows[1]["summary"]["classes"] == 9
     table = (tmp_path / "results.md").read_text()
-    assert "| dense tagging (fwd+bwd, all-position logits), tiny, 8x64, float32 |" in table
+    assert "| dense tagging (fwd+bwd, all-position logits), small, 8x64, float32 |" in table
     # its own heading, its note under it, and no empty table for the sections not run
     assert "### Dense path: logits at every position, forward + backward, no optimiser\n\n" \
            "Shared machine.\n" in table

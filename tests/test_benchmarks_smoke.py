@@ -30,13 +30,13 @@ def test_toy_run_writes_the_table(tmp_path):
     # predict_at: minirob's step does fewer FLOPs than transformers' full-vocabulary logits.
     assert pretrain["summary"]["minirob_flops"] < pretrain["summary"]["transformers_flops"]
     table = (tmp_path / "results.md").read_text()
-    assert "| pretrain step (fwd+bwd+AdamW), tiny, 8x64, float32 |" in table
+    assert "| pretrain step (fwd+bwd+AdamW), small, 8x64, float32 |" in table
     assert "Toy shapes" in table and "Utilisation" in table
 
 
 def test_memory_child_measures_a_toy_step():
     # What each memory subprocess runs, here in-process (a subprocess per side is the slow part).
-    spec = {"bench": "pretrain", "preset": "tiny", "overrides": run.TOY, "batch": 8, "length": 64,
+    spec = {"bench": "pretrain", "preset": "small", "overrides": run.TOY, "batch": 8, "length": 64,
             "precision": "float32", "device": "cpu", "threads": 1, "steps": 2}
     for impl in ("minirob", "transformers"):
         result = memory.measure({**spec, "impl": impl})

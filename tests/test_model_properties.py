@@ -167,3 +167,29 @@ def test_inference_feed_forward_equals_the_autograd_path(act):
         assert torch.equal(with_grad.detach(), without) and torch.equal(without, inference)
     with_grad.float().sum().backward()
     assert model.encoder.layers[0].feed_forward.up.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cls", [minirob.RobertaModel, minirob.RobertaForMaskedLM,
+                                 minirob.RobertaForSequenceClassification, minirob.RobertaForTokenClassification])
+def test_every_model_initialises_its_weights_once(cls, monkeypatch):
+    """A task model used to initialise its encoder twice (once inside RobertaModel, once itself)."""
+    from minirob.pretrained import PreTrainedModel
+
+    calls = []
+    real = PreTrainedModel.init_weights
+    monkeypatch.setattr(PreTrainedModel, "init_weights", lambda self: calls.append(type(self)) or real(self))
+    cls(minirob.RobertaConfig.tiny(vocab_size=64))
+    assert calls == [cls]
+
+
+def test_tiny_is_the_pretraining_recipes_shape():
+    """One word, one model: `minirob pretrain --preset tiny` builds RobertaConfig.tiny() (positions aside)."""
+    from minirob.pretrain import PretrainRecipe
+
+    built = PretrainRecipe().model_config(vocab_size=8192)
+    tiny = minirob.RobertaConfig.tiny()
+    shape = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "hidden_dropout_prob", "attention_probs_dropout_prob", "vocab_size")
+    assert {f: getattr(built, f) for f in shape} == {f: getattr(tiny, f) for f in shape}
+    assert (tiny.num_hidden_layers, tiny.hidden_size) == (2, 128)
+    assert (minirob.RobertaConfig.small().num_hidden_layers, minirob.RobertaConfig.small().hidden_size) == (4, 256)
