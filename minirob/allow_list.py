@@ -31,8 +31,7 @@ import numpy
 import torch
 from torch import Tensor
 
-from .containers import escaped
-from .errors import CheckpointError, UnsafeCheckpointError
+from .errors import CheckpointError, UnsafeCheckpointError, printable
 
 MAX_DIMS = 32  # a tensor's dimensions
 # Below this, hash(n) == n for an int, so distinct int keys cannot collide (hash(-1) == hash(-2)
@@ -134,12 +133,12 @@ class StorageTable:
         if key in self.storages:
             known_dtype, storage = self.storages[key]
             if known_dtype != dtype or storage.numel != numel:
-                raise CheckpointError(f"storage {escaped(key)!r} is described twice, differently")
+                raise CheckpointError(f"storage {printable(key)!r} is described twice, differently")
             return storage
         nbytes = numel * torch.empty((), dtype=dtype).element_size()
         if nbytes > self.budget:
             raise CheckpointError(
-                f"storage {escaped(key)!r} would take {nbytes} bytes, more than the file holds "
+                f"storage {printable(key)!r} would take {nbytes} bytes, more than the file holds "
                 f"({self.budget} bytes left)"
             )
         self.budget -= nbytes
@@ -291,7 +290,7 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     """``_codecs.encode`` as protocol-2 pickles use it for ``bytes``; only that one codec."""
     if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
         raise UnsafeCheckpointError(f"pickle asked for _codecs.encode with codec "
-                                    f"{escaped(encoding)!r}")
+                                    f"{printable(encoding)!r}")
     return codecs.encode(text, encoding)
 
 
@@ -325,7 +324,7 @@ def plain_dtype(dtype: Any) -> numpy.dtype:
     """``dtype`` if it is a plain number type (bool, int, float, complex); refused otherwise."""
     if not isinstance(dtype, numpy.dtype) or dtype.kind not in "biufc" or dtype.hasobject or \
             dtype.fields is not None or dtype.subdtype is not None:
-        raise UnsafeCheckpointError(f"numpy data of dtype {escaped(dtype)} (objects, records, "
+        raise UnsafeCheckpointError(f"numpy data of dtype {printable(dtype)} (objects, records, "
                                     "strings or raw bytes); only plain numbers are read")
     return dtype
 
@@ -337,7 +336,7 @@ def _numpy_dtype(spec: Any, align: Any = False, copy: Any = True) -> numpy.dtype
     try:
         return plain_dtype(numpy.dtype(spec, align, True))
     except TypeError:
-        raise CheckpointError(f"unknown numpy dtype {escaped(spec)!r}") from None
+        raise CheckpointError(f"unknown numpy dtype {printable(spec)!r}") from None
 
 
 def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
@@ -346,7 +345,7 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
     if data is None:
         return dtype.type()
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
-        raise CheckpointError(f"a numpy {dtype} scalar with {escaped(repr(data)[:40])} as its "
+        raise CheckpointError(f"a numpy {dtype} scalar with {printable(repr(data)[:40])} as its "
                               "bytes")
     return numpy.frombuffer(data, dtype=dtype)[0]
 
@@ -415,7 +414,7 @@ def describe(value: Any) -> str:
     if id(value) in _PICKLE_NAMES:
         return _PICKLE_NAMES[id(value)]
     if is_opaque_class(value):
-        return escaped(value.qualified_name)
+        return printable(value.qualified_name)
     if isinstance(value, type) or callable(value):
-        return escaped(f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}")
-    return escaped(f"an instance of {type(value).__module__}.{type(value).__qualname__}")
+        return printable(f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', '?')}")
+    return printable(f"an instance of {type(value).__module__}.{type(value).__qualname__}")

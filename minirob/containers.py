@@ -30,7 +30,6 @@ come out truncated (an error), never larger than it was.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tarfile
 import zipfile
@@ -39,7 +38,7 @@ from typing import BinaryIO
 
 import torch
 
-from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError
+from .errors import CheckpointError, MissingFileError, UnsafeCheckpointError, printable
 
 # torch.serialization's constants for the legacy format (part of the format: fixed forever).
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -49,12 +48,6 @@ MAX_PICKLE_LINE = 1 << 16  # protocol-0 opcodes read a line; no honest line is t
 # ~180,000 of zipfile's record objects (~180 MB) for a hostile one.
 MAX_CENTRAL_DIRECTORY = 8 << 20
 _READ_CHUNK = 1 << 20
-
-
-def escaped(text: object) -> str:
-    """``text`` with control characters and non-ASCII escaped, safe to print in a one-line error."""
-    ascii_text = str(text).encode("ascii", "backslashreplace").decode("ascii")
-    return re.sub(r"[\x00-\x1f\x7f]", lambda match: f"\\x{ord(match.group()):02x}", ascii_text)
 
 
 _NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -73,15 +66,15 @@ def open_regular_file(path: Path) -> BinaryIO:
     try:
         descriptor = os.open(path, flags)
     except FileNotFoundError:
-        raise MissingFileError(f"no checkpoint file at {escaped(path)}") from None
+        raise MissingFileError(f"no checkpoint file at {printable(path)}") from None
     except OSError as error:
-        raise CheckpointError(f"{escaped(path)}: cannot be opened ({escaped(error.strerror)})") \
+        raise CheckpointError(f"{printable(path)}: cannot be opened ({printable(error.strerror)})") \
             from None
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
         kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
-        raise CheckpointError(f"{escaped(path)}: {kind}, not a checkpoint file")
+        raise CheckpointError(f"{printable(path)}: {kind}, not a checkpoint file")
     return os.fdopen(descriptor, "rb")
 
 
@@ -99,18 +92,18 @@ def container_kind(handle: BinaryIO, path: Path) -> str:
     handle.seek(0)
     head = handle.read(4)
     if not head:
-        raise CheckpointError(f"{escaped(path)}: file is empty")
+        raise CheckpointError(f"{printable(path)}: file is empty")
     if head.startswith(b"PK"):
         return "zip"
     if head[:1] == b"\x80":  # a pickle's PROTO opcode: torch's legacy format starts with one
         return "pickle"
     handle.seek(0)
     if tarfile.is_tarfile(handle):
-        raise CheckpointError(f"{escaped(path)}: a tar-format checkpoint (torch < 0.4) is not "
+        raise CheckpointError(f"{printable(path)}: a tar-format checkpoint (torch < 0.4) is not "
                               "supported")
     raise CheckpointError(
-        f"{escaped(path)}: not a PyTorch file (neither torch's zip format nor a pickle: it starts "
-        f"with {escaped(repr(head))})"
+        f"{printable(path)}: not a PyTorch file (neither torch's zip format nor a pickle: it starts "
+        f"with {printable(repr(head))})"
     )
 
 
@@ -148,7 +141,7 @@ class ZipCheckpoint:
     """A zip written by ``torch.save``: its layout checked, its pickle and storages read on demand."""
 
     def __init__(self, handle: BinaryIO, path: Path) -> None:
-        self.path, self.shown = path, escaped(path)
+        self.path, self.shown = path, printable(path)
         self.file_size = file_size(handle)
         reads = _OpeningReads(handle, self.file_size)
         try:
@@ -157,14 +150,14 @@ class ZipCheckpoint:
             raise CheckpointError(f"{self.shown}: {error}") from None
         except Exception as error:  # BadZipFile, a damaged header's odd values, ...
             raise CheckpointError(f"{self.shown}: corrupted zip structure ({type(error).__name__}: "
-                                  f"{escaped(error)})") from None
+                                  f"{printable(error)})") from None
         reads.opening = False
         self.names = self._check_layout(self.archive.namelist())
         order = "little"
         if f"{self.prefix}byteorder" in self.names:
             order = self.record(f"{self.prefix}byteorder").decode("ascii", "replace")
         if order not in ("little", "big"):
-            raise CheckpointError(f"{self.shown}: unknown byte order {escaped(order)!r}")
+            raise CheckpointError(f"{self.shown}: unknown byte order {printable(order)!r}")
         self.byteorder = order
 
     def _check_layout(self, names: list[str]) -> set[str]:
@@ -172,7 +165,7 @@ class ZipCheckpoint:
         scripted = [n for n in names if n.rsplit("/", 1)[-1] == "constants.pkl" or "/code/" in n]
         if scripted:
             raise UnsafeCheckpointError(
-                f"{self.shown}: a TorchScript archive (it holds {escaped(scripted[0])}: compiled "
+                f"{self.shown}: a TorchScript archive (it holds {printable(scripted[0])}: compiled "
                 "code that torch.jit.load would run), not a weights file; refused without loading "
                 "it"
             )
@@ -188,12 +181,12 @@ class ZipCheckpoint:
         self.prefix = pickles[0][: -len("data.pkl")]
         strays = [n for n in names if not n.startswith(self.prefix)]
         if strays:
-            raise CheckpointError(f"{self.shown}: record {escaped(strays[0])} lies outside the "
-                                  f"checkpoint's folder {escaped(self.prefix)}")
+            raise CheckpointError(f"{self.shown}: record {printable(strays[0])} lies outside the "
+                                  f"checkpoint's folder {printable(self.prefix)}")
         packed = [info.filename for info in self.archive.infolist()
                   if info.compress_type != zipfile.ZIP_STORED]
         if packed:  # torch stores every record as is; a compressed one can expand a thousandfold
-            raise CheckpointError(f"{self.shown}: record {escaped(packed[0])} is compressed, which "
+            raise CheckpointError(f"{self.shown}: record {printable(packed[0])} is compressed, which "
                                   "torch.save never does; refused without expanding it")
         return set(names)
 
@@ -203,7 +196,7 @@ class ZipCheckpoint:
     def _info(self, name: str) -> zipfile.ZipInfo:
         info = self.archive.getinfo(name)  # stored, as _check_layout made sure
         if info.file_size > self.file_size:
-            raise CheckpointError(f"{self.shown}: record {escaped(name)} claims {info.file_size} "
+            raise CheckpointError(f"{self.shown}: record {printable(name)} claims {info.file_size} "
                                   f"bytes, more than the whole file ({self.file_size})")
         return info
 
@@ -218,18 +211,18 @@ class ZipCheckpoint:
         """The raw bytes of storage ``key`` (a 1-D uint8 tensor of exactly ``nbytes``)."""
         name = f"{self.prefix}data/{key}"
         if name not in self.names:
-            raise CheckpointError(f"{self.shown}: the pickle refers to storage {escaped(key)!r}, "
+            raise CheckpointError(f"{self.shown}: the pickle refers to storage {printable(key)!r}, "
                                   "which the zip does not hold")
         info = self._info(name)
         if info.file_size != nbytes:
             raise CheckpointError(
-                f"{self.shown}: storage {escaped(key)!r} holds {info.file_size} bytes, but the "
+                f"{self.shown}: storage {printable(key)!r} holds {info.file_size} bytes, but the "
                 f"pickle describes {nbytes}"
             )
         buffer = torch.empty(nbytes, dtype=torch.uint8)
         with self.archive.open(info) as record:
             if _read_exactly(record.readinto, buffer) != nbytes:
-                raise CheckpointError(f"{self.shown}: storage {escaped(key)!r} is truncated")
+                raise CheckpointError(f"{self.shown}: storage {printable(key)!r} is truncated")
         return buffer
 
     def check_every_crc(self) -> None:
@@ -240,8 +233,8 @@ class ZipCheckpoint:
                     while record.read(_READ_CHUNK):
                         pass
             except zipfile.BadZipFile as error:  # "Bad CRC-32 for file ...", a damaged header
-                raise CheckpointError(f"{self.shown}: record {escaped(name)!r} is corrupted "
-                                      f"({escaped(error)}); bad copy or disk?") from None
+                raise CheckpointError(f"{self.shown}: record {printable(name)!r} is corrupted "
+                                      f"({printable(error)}); bad copy or disk?") from None
 
 
 def check_zip_crc(path: Path) -> None:
@@ -263,8 +256,8 @@ def check_zip_crc(path: Path) -> None:
         except CheckpointError:
             raise
         except Exception as error:  # EOFError (truncated), a damaged local header, OSError, ...
-            raise CheckpointError(f"{escaped(path)}: corrupted zip structure "
-                                  f"({type(error).__name__}: {escaped(error)})") from None
+            raise CheckpointError(f"{printable(path)}: corrupted zip structure "
+                                  f"({type(error).__name__}: {printable(error)})") from None
 
 
 class LegacyFile:
@@ -275,7 +268,7 @@ class LegacyFile:
     """
 
     def __init__(self, handle: BinaryIO, path: Path) -> None:
-        self.path, self.shown, self.handle = path, escaped(path), handle
+        self.path, self.shown, self.handle = path, printable(path), handle
         self.size = file_size(handle)
         handle.seek(0)
 
@@ -293,13 +286,13 @@ class LegacyFile:
         """Read storage ``key`` (its 8-byte element count, then its bytes) into ``buffer``."""
         header = self.read(8)
         if len(header) < 8:
-            raise CheckpointError(f"{self.shown}: truncated before storage {escaped(key)!r}")
+            raise CheckpointError(f"{self.shown}: truncated before storage {printable(key)!r}")
         count = int.from_bytes(header, "little", signed=True)
         if count != numel:
             raise CheckpointError(
-                f"{self.shown}: storage {escaped(key)!r} holds {count} elements, but the pickle "
+                f"{self.shown}: storage {printable(key)!r} holds {count} elements, but the pickle "
                 f"describes {numel}"
             )
         nbytes = numel * element_size
         if nbytes > self.remaining() or _read_exactly(self.handle.readinto, buffer) != nbytes:
-            raise CheckpointError(f"{self.shown}: storage {escaped(key)!r} is truncated")
+            raise CheckpointError(f"{self.shown}: storage {printable(key)!r} is truncated")

@@ -19,6 +19,8 @@ import os
 import torch
 from torch import nn
 
+from .errors import InputError
+
 
 def distributed() -> tuple[int, int]:
     """(rank, world_size); (0, 1) when not running under torch.distributed."""
@@ -37,13 +39,20 @@ def setup_distributed() -> tuple[int, int]:
     return distributed()
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """"auto": this process's GPU under torchrun, else cuda when present, else cpu."""
-    if name == "auto":
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/None: this process's GPU under torchrun, else cuda when present, else cpu; any
+    other name as torch reads it, refused in one line when torch does not know it or no GPU is here."""
+    if name is None or name == "auto":
         if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        resolved = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device {name!r} is not a device torch knows (cpu, cuda, cuda:1, ...)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r}: no CUDA GPU is available here; use --device cpu")
+    return resolved
 
 
 def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:

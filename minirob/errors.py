@@ -11,6 +11,34 @@ size, the option and its allowed values.
 
 from __future__ import annotations
 
+import errno
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """``value`` (a tensor name, a path, a lock holder: anything read from a file) made safe for a
+    one-line message: control and other non-printable characters are written out as escapes
+    (``\\n``, ``\\x1b``, ``\\u202e``), so a crafted name cannot fake log lines, recolour a terminal
+    or reorder the text; cut to ``limit`` characters."""
+    text = str(value)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def out_of_space(error: BaseException | None) -> bool:
+    """Whether a failed write was a full disk (or quota), anywhere in the exception chain: torch's
+    zip writer wraps the OSError in a RuntimeError ("unexpected pos"), and safetensors reports it
+    only as text in its own error type ("No space left", "code: 28")."""
+    for _ in range(10):  # a chain is short; a cycle (a context pointing back) must not loop
+        if error is None:
+            return False
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left" in str(error) or "code: 28" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
 
 class MinirobError(Exception):
     """Base class of every error minirob raises deliberately."""

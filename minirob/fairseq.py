@@ -40,8 +40,8 @@ import torch
 from torch import Tensor
 
 from .config import RobertaConfig
-from .errors import CheckpointError, ConfigError, MissingFileError
-from .names import FAIRSEQ_TABLE, compile_table, name_list, printable, rename
+from .errors import CheckpointError, ConfigError, MissingFileError, printable
+from .names import FAIRSEQ_TABLE, compile_table, name_list, rename
 from .safe_pickle import safe_torch_load, unwrap
 
 logger = logging.getLogger("minirob")

@@ -12,7 +12,6 @@ on the test split, scored with the best weights.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import logging
 import math
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from .config import CLASSIFIER_POOLINGS
-from .errors import ConfigError, DataError, WriteError
+from .errors import ConfigError, DataError, WriteError, out_of_space
 from .metrics import plot_confusion_matrix
 from .tasks import (  # noqa: F401  (re-exported: the tutorials read these names from here)
     IGNORE,
@@ -212,13 +211,12 @@ def training_batches(features: list[dict], config: FinetuneConfig, pad_id: int) 
 
 
 def write_or_explain(write, path: Path) -> None:
-    """Run ``write()``; a full disk becomes one line naming the path (safetensors reports it as its
-    own error type, not as an OSError, so the message is read too)."""
+    """Run ``write()``; a full disk becomes one line naming the path (``save_pretrained`` already
+    says so itself; this covers the tokenizer files and the recipe)."""
     try:
         write()
     except Exception as error:
-        full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
-        if full or "No space left" in str(error):
+        if out_of_space(error):
             raise WriteError(f"{path}: no space left on the device to save the fine-tuned "
                                 "model; free some space or choose another --out") from None
         raise
@@ -236,7 +234,7 @@ class KeepBest:
         """Record one epoch's score; return True when training should stop."""
         if score > self.score:
             self.score, self.epoch = score, epoch
-            write_or_explain(lambda: model.save_pretrained(self.out_dir), self.out_dir)
+            model.save_pretrained(self.out_dir)  # a full disk: a one-line WriteError naming the file
         stop = self.patience is not None and epoch - self.epoch >= self.patience
         if stop:
             logger.info("early stopping: no better validation score for %d epochs", self.patience)

@@ -16,6 +16,8 @@ from typing import Iterable
 
 from torch import Tensor
 
+from .errors import printable  # noqa: F401 - names from files go through it (re-exported)
+
 # Hugging Face module (inside `roberta.` / `bert.`)   ->   minirob module (inside `roberta.`)
 BACKBONE_TABLE = [
     ("embeddings.word_embeddings",                  "embeddings.token"),
@@ -152,14 +154,6 @@ def rename(name: str, rules: Rules) -> str | None:
 def family(config) -> str:
     """Which set of transformers names a config's checkpoints use: "bert" or "roberta"."""
     return "bert" if config.model_type == "bert" else "roberta"
-
-
-def printable(name: object, limit: int = 120) -> str:
-    """A name read from a file, safe to put in a message: a plain printable string as it is, any
-    other (newlines, ANSI escapes, not a string) as its ``repr``, so an error message cannot fake
-    log lines or recolour a terminal; cut to ``limit`` characters."""
-    text = name if isinstance(name, str) and name.isprintable() else repr(name)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def name_list(names: Iterable[object], shown: int = 6) -> str:

@@ -50,7 +50,7 @@ PRESETS = ("tiny", "small", "base", "large")  # RobertaConfig's class methods
 
 def recipe_loop() -> TrainConfig:
     """The published recipe's loop settings; every other TrainConfig field keeps its default."""
-    # checkpoint_every 1000: ~30 s of the tiny recipe on 2 cores (Ctrl-C also saves).
+    # checkpoint_every 1000: ~55 s of the tiny recipe on 2 idle cores (Ctrl-C also saves).
     # eval_every 0 here means "the recipe chooses": see PretrainRecipe.loop_config.
     return TrainConfig(out_dir="runs/tiny", lr=3e-3, minutes=10.0, checkpoint_every=1000)
 

@@ -188,7 +188,5 @@ def check_encoder_complete(missing: list[str], standalone: bool, path) -> None:
     ]
     if encoder_missing:
         raise CheckpointError(
-            f"{path}: encoder weights missing from the checkpoint: "
-            f"{', '.join(encoder_missing[:8])}"
-            + (f" and {len(encoder_missing) - 8} more" if len(encoder_missing) > 8 else "")
+            f"{path}: encoder weights missing from the checkpoint: {name_list(encoder_missing, shown=8)}"
         )

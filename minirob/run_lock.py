@@ -22,16 +22,11 @@ import socket
 import time
 from pathlib import Path
 
-from .errors import TrainingError
+from .errors import TrainingError, printable
 from .locks import process_alive
 
 LOCK_NAME = "run.lock"
 _depth: dict[str, int] = {}  # lock paths this process holds -> how many times it took them
-
-
-def _escape(text: object) -> str:
-    """A value read from the lock file, with control characters escaped (it could be anything)."""
-    return repr(str(text))[1:-1][:200]
 
 
 class RunLock:
@@ -84,10 +79,10 @@ class RunLock:
             if holder is not None and holder.get("pid") == os.getpid():
                 self.path.unlink(missing_ok=True)
 
-    def _holder(self) -> dict | None:
+    def _holder(self, path: Path | None = None) -> dict | None:
         """The lock file's content; None if it cannot be read as ours (half-written, foreign)."""
         try:
-            holder = json.loads(self.path.read_text(encoding="utf-8"))
+            holder = json.loads((path or self.path).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return holder if isinstance(holder, dict) else None
@@ -104,20 +99,26 @@ class RunLock:
         return not process_alive(pid)
 
     def _remove_stale(self, holder: dict | None) -> None:
-        # Rename first: of several processes taking over the same stale lock, only one rename
-        # succeeds; the others find the file gone (or a new, live holder) and try again.
+        # Rename first, then check what was renamed: between our read of the stale holder and the
+        # rename, another process may have taken the stale lock over and created a live one. That
+        # one is put back (os.link fails if a third lock appeared meanwhile: then the newest stands).
         aside = self.path.with_name(f".{LOCK_NAME}.stale-{os.getpid()}")
         try:
             os.replace(self.path, aside)
         except FileNotFoundError:
             return
+        if self._holder(aside) != holder:
+            try:
+                os.link(aside, self.path)
+            except OSError:
+                pass
         aside.unlink(missing_ok=True)
 
     def _refusal(self, holder: dict | None) -> str:
         if holder is None:
             who = "a writer whose lock file is being written or unreadable"
         else:
-            who = (f"PID {_escape(holder.get('pid'))} on {_escape(holder.get('host'))}, started "
-                   f"{_escape(holder.get('started'))}")
+            who = (f"PID {printable(holder.get('pid'))} on {printable(holder.get('host'))}, started "
+                   f"{printable(holder.get('started'))}")
         return (f"{self.path.parent} is in use by another run ({who}); wait for it to end or use "
                 f"another --out directory (if that run is gone, delete {self.path})")

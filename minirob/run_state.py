@@ -25,7 +25,6 @@ is a :class:`CheckpointError` naming the field and the file.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import math
 import os
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import CheckpointError, TrainingError
+from .errors import CheckpointError, TrainingError, out_of_space, printable
 from .run_lock import process_alive
 from .safe_pickle import safe_torch_load
 
@@ -92,17 +91,6 @@ def _tensor_bytes(obj: Any) -> int:
     return 0
 
 
-def _out_of_space(error: BaseException | None) -> bool:
-    """Disk full or over quota, anywhere in the exception chain (torch's zip writer wraps the
-    OSError in a RuntimeError "unexpected pos")."""
-    seen = 0
-    while error is not None and seen < 10:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
-    return False
-
-
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename: never a half-written file.
 
@@ -119,7 +107,7 @@ def save_atomic(obj: Any, path: Path) -> None:
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
-        if _out_of_space(error):
+        if out_of_space(error):
             raise CheckpointError(
                 f"no space left on the device to write {path} (about "
                 f"{_tensor_bytes(obj) / 1e6:.1f} MB needed); nothing was left half-written"
@@ -188,7 +176,7 @@ def interrupts_deferred():
 
 # ------------------------------------------------------------------------ resume
 def _damaged(path: Path, field: str, why: object) -> CheckpointError:
-    why = repr(str(why))[1:-1][:160]  # from the file: control characters escaped
+    why = printable(why, limit=160)  # text from the file
     return CheckpointError(f"--resume: {path}: the field {field!r} is damaged ({why}); resume from an "
                            "earlier checkpoint (delete this one) or start a new --out directory")
 

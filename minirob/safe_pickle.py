@@ -84,10 +84,9 @@ from .containers import (  # noqa: F401 - check_zip_crc re-exported: minirob.saf
     ZipCheckpoint,
     check_zip_crc,
     container_kind,
-    escaped,
     open_regular_file,
 )
-from .errors import CheckpointError, UnsafeCheckpointError
+from .errors import CheckpointError, UnsafeCheckpointError, printable
 
 __all__ = ["Opaque", "RestrictedUnpickler", "check_zip_crc", "load_tensor_file",
            "safe_torch_load", "unwrap"]
@@ -151,7 +150,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         where = ("the tensors-only allow-list of a weights file (what weights_only=True "
                  "admits)") if self.tensors_only else "minirob's allow-list"
         raise UnsafeCheckpointError(
-            f"the pickle asks for GLOBAL {escaped(module)}.{escaped(name)}, which is not on "
+            f"the pickle asks for GLOBAL {printable(module)}.{printable(name)}, which is not on "
             f"{where}; refused before importing or running it"
         )
 
@@ -172,7 +171,7 @@ class RestrictedUnpickler(pickle._Unpickler):
                 kind != "storage" or (self.legacy_ids and pid[5] is not None) or \
                 not isinstance(pid[3], str):
             raise UnsafeCheckpointError(
-                f"the pickle holds a persistent id of kind {escaped(repr(kind))[:60]}; only "
+                f"the pickle holds a persistent id of kind {printable(repr(kind))[:60]}; only "
                 "('storage', type, key, location, size) ids of tensor storages are accepted"
             )
         return self.storages.get(pid[1], pid[2], pid[4])
@@ -489,7 +488,7 @@ def _load_legacy(handle, path: Path, tensors_only: bool) -> Any:
 def _load(path: str | os.PathLike, tensors_only: bool) -> Any:
     """Either container, every failure one CheckpointError line starting with the (escaped) path."""
     path = Path(path)
-    shown = escaped(path)
+    shown = printable(path)
     with open_regular_file(path) as handle:
         try:
             kind = container_kind(handle, path)
@@ -503,7 +502,7 @@ def _load(path: str | os.PathLike, tensors_only: bool) -> Any:
             text = str(error).splitlines()[0] if str(error) else ""
             raise CheckpointError(
                 f"{shown}: not a readable PyTorch checkpoint; truncated or corrupted? "
-                f"({type(error).__name__}: {escaped(text)[:200]})"
+                f"({type(error).__name__}: {printable(text)[:200]})"
             ) from None
 
 
@@ -529,7 +528,7 @@ def load_tensor_file(path: str | os.PathLike) -> dict[str, Tensor]:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(
             isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
-        raise CheckpointError(f"{escaped(path)}: expected a dict of tensors, got "
+        raise CheckpointError(f"{printable(path)}: expected a dict of tensors, got "
                               f"{type(state).__name__}")
     return state
 

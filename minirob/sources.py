@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from . import datasets
-from .errors import ConfigError, InputError, MissingFileError
+from .distributed import resolve_device
+from .errors import ConfigError, MissingFileError
 from .model import (
     RobertaForMaskedLM,
     RobertaForSequenceClassification,
@@ -46,11 +47,11 @@ HEADS = {
     "token-classification": RobertaForTokenClassification,
     "encoder": RobertaModel,
 }
-# The part of a task model that a checkpoint must supply for the head to be trained, not random.
 # What each head does, in messages.
 _HEAD_WORDS = {"mlm": "masked-word prediction (fill-mask)",
                "sequence-classification": "text classification",
                "token-classification": "token classification", "encoder": "features"}
+# The part of a task model that a checkpoint must supply for the head to be trained, not random.
 _HEAD_WEIGHTS = {"mlm": "lm_head.", "sequence-classification": "classifier.",
                  "token-classification": "classifier.", "encoder": None}
 
@@ -71,28 +72,15 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"``: CUDA when present, else the CPU; anything else as torch reads it."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device {device!r} is not a device torch knows (cpu, cuda, cuda:1, ...)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r}: no CUDA GPU is available here; use --device cpu")
-    return resolved
-
-
 def resolve_path(source: str | os.PathLike) -> Path:
     """A path as given, or a registry name (``minilm``) fetched into the cache."""
     path = Path(source)
     if path.exists():
         return path
-    if str(source) in getattr(datasets, "SOURCES", {}):
+    if str(source) in datasets.SOURCES:
         return datasets.fetch(str(source), progress=False)
     raise MissingFileError(f"model {str(source)!r}: no such file or directory, and not a known "
-                           f"registry name ({', '.join(getattr(datasets, 'SOURCES', {}))})")
+                           f"registry name ({', '.join(datasets.SOURCES)})")
 
 
 def architecture(path: Path) -> str:

@@ -70,14 +70,13 @@ from torch import Tensor, nn
 
 from .batches import ShuffledBatches  # noqa: F401  (re-exported: part of this module's API)
 from .compiled import compile_model
-from .distributed import (  # noqa: F401  (setup_distributed re-exported for the recipes)
+from .distributed import (
     all_reduce_sum,
     distributed,
+    gradient_sync,
     rank_zero_decides,
     resolve_device,
-    setup_distributed,
     wrap_model,
-    gradient_sync,
 )
 from .errors import ConfigError, TrainingError
 from .run_lock import RunLock
@@ -203,7 +202,7 @@ def lr_factor(progress: float, warmup: float) -> float:
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on matrices only; biases and LayerNorm scales are left alone (as in BERT)."""
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if not param.requires_grad:
             continue
         (no_decay if param.dim() < 2 else decay).append(param)

@@ -9,7 +9,6 @@ tables in :mod:`minirob.names` (re-exported here, where older code and the tutor
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -25,7 +24,7 @@ from torch import Tensor
 
 from .config import RobertaConfig
 from .containers import check_regular_file
-from .errors import CheckpointError, MissingFileError, WriteError
+from .errors import CheckpointError, MissingFileError, WriteError, out_of_space
 from .fairseq import read_fairseq_checkpoint
 from .locks import process_alive
 from .names import (  # noqa: F401 - re-exported: `from minirob.weights import BACKBONE_TABLE`
@@ -199,9 +198,7 @@ def write_checkpoint(directory: str | os.PathLike, config: RobertaConfig,
 def _write_error(path: Path, error: Exception, needed: int | None) -> WriteError:
     """One line for a failed write: the path, the cause, and on a full disk the sizes."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    full = getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text \
-        or "code: 28" in text  # SafetensorError carries the OS error only as text
-    if not full:
+    if not out_of_space(error):
         return WriteError(f"cannot write {path}: {text}")
     try:
         free = f", {shutil.disk_usage(path.parent).free / 2**20:,.1f} MB free"

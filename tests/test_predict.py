@@ -218,12 +218,12 @@ def test_bad_files_and_options(runs, tmp_path, capsys, monkeypatch):
 def test_disk_full_while_saving_a_fine_tuned_model(runs, tmp_path, capsys, monkeypatch):
     import errno
 
-    from minirob import RobertaForSequenceClassification
+    import minirob.weights
 
-    def full(self, directory):
-        raise OSError(errno.ENOSPC, "No space left on device", str(directory))
+    def full(tensors, filename, metadata=None):  # the safetensors writer, as a full disk answers it
+        raise OSError(errno.ENOSPC, "No space left on device", str(filename))
 
-    monkeypatch.setattr(RobertaForSequenceClassification, "save_pretrained", full)
+    monkeypatch.setattr(minirob.weights, "save_file", full)
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps({"text": e.text, "label": e.label}) + "\n"
                              for e in sentiment_data(40, 1)))

@@ -664,7 +664,7 @@ def test_a_file_name_with_control_characters_is_escaped(tmp_path):
             load(folder / "a\n\x1b[31mERROR fake log line.pt")
         message = str(raised.value)
         assert "\n" not in message and "\x1b" not in message, repr(message)
-        assert "a\\x0a\\x1b[31mERROR fake log line.pt: not a PyTorch file" in message, message
+        assert "a\\n\\x1b[31mERROR fake log line.pt: not a PyTorch file" in message, message
 
 
 def test_fairseq_stand_in_classes_are_made_per_load(tmp_path):

@@ -348,7 +348,7 @@ quote("the_at", ", ".join(map(str, the_at[:-1])) + f" and {the_at[-1]}")
 quote("cat_at", " and ".join(map(str, cat_at)))
 
 # %%
-config = minirob.RobertaConfig.tiny(num_hidden_layers=2)
+config = minirob.RobertaConfig.small(num_hidden_layers=2)  # 4 heads of width 64
 model = minirob.RobertaModel(config).eval()
 ids = torch.tensor([[0, 713, 16, 10, 1296, 2, 1, 1],   # <s> ... </s> <pad> <pad>
                     [0, 2264, 16, 24, 116, 328, 4, 2]])
