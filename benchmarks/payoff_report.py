@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 SIZE_WORDS = {"100": "100", "1000": "1,000", "all": "all (51,527)"}
+SIZE_SENTENCES = {"100": 100, "1000": 1000, "all": 51527}  # before any cutting into windows
 TASK_WORDS = {"pos_1000": "POS, 1,000 sentences (token accuracy)",
               "ner": "WNUT-16 (entity F1)",
               "sentiment_2000": "sentiment, 2,000 labels (accuracy)"}
@@ -102,7 +103,7 @@ def plot_payoff(results: dict, path: Path) -> None:
         for size in SIZE_WORDS:
             if size not in pairs:
                 continue
-            n = pairs[size][0][index]["train_examples"]
+            n = SIZE_SENTENCES[size]
             scores = [100 * cell[index]["test"] for cell in pairs[size]]
             left.scatter([n] * len(scores), scores, color=colour, s=14, alpha=0.6)
             xs.append(n)
