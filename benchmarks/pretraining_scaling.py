@@ -60,8 +60,8 @@ def downstream_tasks(pos_results: dict) -> dict:
 
     return {
         "pos_1000": (pos, pos_splits, window),
-        "ner": (ner, lambda seed, start: task_splits("ner"), None),
         "sentiment_2000": (sentiment, first_sentiment, None),
+        "ner": (ner, lambda seed, start: task_splits("ner"), None),
     }
 
 
@@ -119,11 +119,14 @@ def main() -> None:
             else:
                 print(f"{path}: not finished (no model.safetensors + final_eval.json): skipped", flush=True)
         for key, start, random_init, record in todo:
-            entry = results.setdefault("runs", {}).setdefault(key, {})
-            entry.update(record, start=str(start))
-            for name, seed, row in measure(entry, start, random_init, tasks, args.seeds):
-                save(args.results, results)
-                print(key, name, seed, "test", row["test"], f"{row['seconds']} s", flush=True)
+            results.setdefault("runs", {}).setdefault(key, {}).update(record, start=str(start))
+        # One task across every run before the next: a run cut short still leaves whole curves.
+        for task in tasks:
+            for key, start, random_init, _ in todo:
+                entry = results["runs"][key]
+                for name, seed, row in measure(entry, start, random_init, {task: tasks[task]}, args.seeds):
+                    save(args.results, results)
+                    print(key, name, seed, "test", row["test"], f"{row['seconds']} s", flush=True)
         results["commands"][-1]["seconds"] = round(time.perf_counter() - started, 1)
         save(args.results, results)
     from benchmarks.payoff_report import write_scaling_report  # matplotlib: only the report needs it
