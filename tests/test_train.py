@@ -295,3 +295,24 @@ def test_compile_option_compiles_the_model_once_before_training(tmp_path, monkey
         assert args.compile is flag
     assert recipe_from_args(build_parser().parse_args(["pretrain", "--compile"])).train.compile is True
     assert recipe_from_args(build_parser().parse_args(["pretrain"])).train.compile is False
+
+
+def test_device_option_reaches_the_loop_and_is_checked_before_any_work(capsys):
+    """--device on the two training commands: into TrainConfig.device, refused by argparse when
+    torch does not know it or this machine lacks it (before a corpus is fetched or a model read)."""
+    from minirob.cli import build_parser, main
+    from minirob.commands.pretrain import recipe_from_args
+
+    args = build_parser().parse_args(["pretrain", "--device", "cpu"])
+    assert recipe_from_args(args).train.device == "cpu"
+    assert recipe_from_args(build_parser().parse_args(["pretrain"])).train.device == "auto"
+    finetune = ["finetune", "--task", "ner", "--from", "minilm", "--out", "o"]
+    assert build_parser().parse_args(finetune + ["--device", "cpu"]).device == "cpu"
+    bad = ["banana"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for command in (["pretrain"], finetune):
+        for device in bad:
+            with pytest.raises(SystemExit) as exit_info:
+                main(command + ["--device", device])
+            assert exit_info.value.code == 2
+            err = capsys.readouterr().err
+            assert "--device" in err and device in err and "Traceback" not in err, err

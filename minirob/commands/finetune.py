@@ -35,7 +35,7 @@ from .train_options import add_loop_options, loop_config
 
 DEFAULTS = FinetuneConfig()
 # The loop's settings a fine-tuning run takes from the command line (declared in train_options).
-LOOP_FIELDS = ("lr", "warmup", "weight_decay", "minutes", "bf16", "seed", "progress", "compile")
+LOOP_FIELDS = ("lr", "warmup", "weight_decay", "minutes", "bf16", "seed", "progress", "device", "compile")
 LOOP_HELPS = {"minutes": "wall-clock budget (stops sooner than --epochs if it comes first)",
               "seed": "seed of the head, the batch order and the data split"}
 

@@ -25,7 +25,7 @@ from .train_options import add_loop_options, loop_config
 
 MAX_LAYERS, MAX_HIDDEN, MAX_HEADS, MAX_VOCAB, MAX_LENGTH = 128, 8192, 256, 1_048_576, 65_536
 LOOP_FIELDS = ("out_dir", "lr", "warmup", "weight_decay", "minutes", "max_steps", "accumulation", "bf16",
-               "eval_every", "checkpoint_every", "seed", "progress", "compile")
+               "eval_every", "checkpoint_every", "seed", "progress", "device", "compile")
 
 
 def _mask_probability(text: str) -> float:
