@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..pipelines import POOLINGS, pipeline
 from .options import positive_int
-from .predict import read_lines
+from .predict import texts_from
 
 FORMATS = (".npy", ".jsonl")
 
@@ -55,11 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    if args.file and args.texts:
-        raise ConfigError("give texts on the command line or --file, not both")
-    texts = read_lines(args.file) if args.file else args.texts
-    if not texts:
-        raise ConfigError("nothing to embed: give one or more texts, or --file")
+    texts = texts_from(args, "embed")
     suffix = Path(args.output).suffix if args.output else ".jsonl"
     if suffix not in FORMATS:
         raise ConfigError(f"--output {args.output}: the name must end in {' or '.join(FORMATS)}")

@@ -45,6 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def texts_from(args: argparse.Namespace, verb: str) -> list[str]:
+    """The texts a command works on: from the command line or from ``--file``, not both, not none."""
+    if args.file and args.texts:
+        raise ConfigError("give texts on the command line or --file, not both")
+    texts = read_lines(args.file) if args.file else args.texts
+    if not texts:
+        raise ConfigError(f"nothing to {verb}: give one or more texts, or --file")
+    return texts
+
+
 def read_lines(path: str) -> list[str]:
     """The non-blank lines of a UTF-8 file; anything else is named with its file (and line)."""
     file = Path(path)
@@ -76,11 +86,7 @@ def show(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.file and args.texts:
-        raise ConfigError("give texts on the command line or --file, not both")
-    texts = read_lines(args.file) if args.file else args.texts
-    if not texts:
-        raise ConfigError("nothing to predict: give one or more texts, or --file")
+    texts = texts_from(args, "predict")
     for i, text in enumerate(texts):
         if not text.strip():
             raise InputError(f"text {i + 1} is empty")
