@@ -140,3 +140,42 @@ def test_readme_real_weights_example_runs():
     namespace: dict = {}
     exec(compile(readme_block("fetch("), "README.md (real weights example)", "exec"), namespace)
     assert tuple(namespace["hidden"].shape[::2]) == (2, 384)
+
+
+RESULT_NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")  # 30.8, 1.85 (in 1.85x), 93.0
+
+
+def results_rows(readme: str) -> list[tuple[str, str, str]]:
+    """README's Results table as (what, result, source) cells."""
+    section = readme.split("## Results", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return [tuple(cell.strip() for cell in row) for row in rows[1:] if len(row) == 3]
+
+
+def stale_results(readme: str, root: Path) -> list[str]:
+    """Every decimal number in a result cell must appear in the Markdown file its row links to."""
+    problems = []
+    for what, result, source in results_rows(readme):
+        link = LINK.search(source)
+        if link is None or not link.group(1).endswith(".md"):
+            continue  # a test file: the assertion itself is the source
+        text = (root / link.group(1).split("#")[0]).read_text(encoding="utf-8")
+        missing = [n for n in RESULT_NUMBER.findall(result) if n not in text]
+        if missing:
+            problems.append(f"README Results '{what}': {', '.join(missing)} not in {link.group(1)}")
+    return problems
+
+
+def test_readme_results_are_in_their_sources():
+    """A number quoted in README's Results table goes stale loudly when its source changes."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(results_rows(readme)) >= 10
+    assert stale_results(readme, ROOT) == []
+
+
+def test_readme_results_check_can_fail(tmp_path):
+    (tmp_path / "table.md").write_text("| cell | 91.1% | 1.85x |\n")
+    readme = ("## Results\n\n| what | result | source |\n|---|---|---|\n"
+              "| kept | 91.1% and 1.85x | [t](table.md) |\n| gone | 92.4% | [t](table.md) |\n"
+              "| a test | 99.9% | `tests/x.py` |\n\n## Next\n")
+    assert stale_results(readme, tmp_path) == ["README Results 'gone': 92.4 not in table.md"]
