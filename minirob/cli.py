@@ -3,7 +3,8 @@
 Each subcommand lives in its own module under :mod:`minirob.commands` and exposes
 ``register(subparsers)``, which adds an ``argparse`` sub-parser whose ``func`` default receives the
 parsed arguments. This file only discovers those modules and turns library errors into one-line
-messages with a non-zero exit code (no Python traceback for user mistakes).
+messages with a non-zero exit code (no Python traceback for user mistakes), and applies
+``--threads`` for the commands that declare it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
+
+import torch
 
 from . import __version__, commands
 from .errors import MinirobError
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "threads", None):  # commands that run a model declare --threads (options.py)
+        torch.set_num_threads(args.threads)
     try:
         result = args.func(args)
     except KeyboardInterrupt:

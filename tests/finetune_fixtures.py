@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import torch
+
 from minirob import RobertaConfig, RobertaForMaskedLM, Tokenizer
 from minirob.finetune import TaggedSentence, TextExample
 
@@ -71,8 +73,12 @@ def pos_data(n: int, seed: int) -> list[TaggedSentence]:
     return out
 
 
-def tiny_checkpoint(directory: Path, max_tokens: int = 64) -> Path:
-    """A random 2-layer RoBERTa with a BPE tokenizer trained on the synthetic vocabulary."""
+def tiny_checkpoint(directory: Path, max_tokens: int = 64, seed: int = 0) -> Path:
+    """A random 2-layer RoBERTa with a BPE tokenizer trained on the synthetic vocabulary.
+
+    The weights are drawn from ``seed`` (the global generator is left as it was): tests that
+    fine-tune from here and assert what the model learned must not depend on an unseeded draw.
+    """
     corpus = [" ".join(POSITIVE + NEGATIVE + FILLER + NAMES + CITIES + [n + "son" for n in NAMES])]
     corpus += [e.text for e in sentiment_data(200, 99)]
     corpus += [" ".join(s.words) for s in ner_data(200, 98)]
@@ -82,6 +88,9 @@ def tiny_checkpoint(directory: Path, max_tokens: int = 64) -> Path:
         num_attention_heads=2, intermediate_size=64, max_position_embeddings=max_tokens + 2,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )
-    RobertaForMaskedLM(config).save_pretrained(directory)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = RobertaForMaskedLM(config)
+    model.save_pretrained(directory)
     tokenizer.save(directory)
     return directory

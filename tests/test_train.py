@@ -316,3 +316,46 @@ def test_device_option_reaches_the_loop_and_is_checked_before_any_work(capsys):
             assert exit_info.value.code == 2
             err = capsys.readouterr().err
             assert "--device" in err and device in err and "Traceback" not in err, err
+
+
+USE_COMMANDS = [["predict", "run", "text"], ["evaluate", "run", "--data", "d.csv"],
+                ["embed", "model", "text"], ["similarity", "a", "b"], ["fill-mask", "m", "a <mask>"]]
+
+
+def test_device_and_threads_are_declared_once_for_every_command_that_runs_a_model(capsys, monkeypatch):
+    """predict, evaluate, embed, similarity and fill-mask check --device like the training
+    commands do; every command that runs a model takes --threads, which cli.main applies."""
+    from minirob import cli
+    from minirob.cli import build_parser, main
+
+    finetune = ["finetune", "--task", "ner", "--from", "minilm", "--out", "o"]
+    for command in USE_COMMANDS + [["pretrain"], finetune]:
+        assert build_parser().parse_args(command + ["--threads", "3"]).threads == 3
+        with pytest.raises(SystemExit) as exit_info:
+            main(command + ["--threads", "0"])
+        assert exit_info.value.code == 2 and "--threads" in capsys.readouterr().err
+    for command in USE_COMMANDS:
+        assert build_parser().parse_args(command + ["--device", "cpu"]).device == "cpu"
+        with pytest.raises(SystemExit) as exit_info:
+            main(command + ["--device", "banana"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--device" in err and "banana" in err and "Traceback" not in err, err
+    applied = []
+    monkeypatch.setattr(cli.torch, "set_num_threads", applied.append)
+    monkeypatch.setattr(cli, "build_parser", lambda: _parser_with_a_stub_command())
+    assert main(["stub", "--threads", "3"]) == 0
+    assert applied == [3]
+
+
+def _parser_with_a_stub_command():
+    import argparse
+
+    from minirob.commands.options import add_threads
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    stub = sub.add_parser("stub")
+    add_threads(stub)
+    stub.set_defaults(func=lambda args: 0)
+    return parser

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..pipelines import POOLINGS, pipeline
-from .options import positive_int
+from .options import add_device, add_threads, positive_int
 from .predict import texts_from
 
 FORMATS = (".npy", ".jsonl")
@@ -30,7 +30,8 @@ FORMATS = (".npy", ".jsonl")
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pooling", choices=POOLINGS, default="mean")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    add_device(p)
+    add_threads(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

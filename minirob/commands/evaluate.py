@@ -27,7 +27,7 @@ from ..pretrain import mlm_loss
 from ..sources import load_model, resolve_path
 from ..tasks import RECIPE_FILE, read_recipe, summary
 from ..train import evaluate_batches
-from .options import positive_int, seed
+from .options import add_device, add_threads, positive_int, seed
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="block length (default: the one the run trained with, else the model's maximum)")
     p.add_argument("--seed", type=seed, default=1234, help="seed of the fixed masks")
     p.add_argument("--batch-size", type=positive_int, default=64, help="with --data")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    add_device(p)
+    add_threads(p)
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.set_defaults(func=run)
 

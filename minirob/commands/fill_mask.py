@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ..pipelines import pipeline
-from .options import number, positive_int
+from .options import add_device, add_threads, number, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=number(int, at_least=1, at_most=1000), default=5,
                    help="how many candidates to show per blank")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    add_device(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..finetune import FinetuneConfig, finetune
 from ..sources import resolve_path
 from ..tasks import TASKS, conll_sentences, read_examples, sentiment_examples, summary
-from .options import number, positive_int
+from .options import add_threads, number, positive_int
 from .train_options import add_loop_options, loop_config
 
 
@@ -76,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True,
                    help="batch examples of similar length together: less padding, faster epochs "
                         "(default on; --no-group-by-length: fully random batches)")
+    add_threads(r)
     p.set_defaults(func=run)
 
 

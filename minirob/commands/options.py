@@ -16,6 +16,9 @@ import argparse
 import math
 from typing import Callable
 
+from ..distributed import resolve_device
+from ..errors import InputError
+
 # Generous ceilings that no real run needs, so a typo (an extra zero, a 2**64 seed) is a message,
 # not a multi-terabyte allocation or a tokenizer library that aborts the process.
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit; torch and random accept these too
@@ -66,3 +69,24 @@ positive_float = number(float, above=0)
 non_negative_int = number(int, at_least=0)
 non_negative_float = number(float, at_least=0)
 probability = number(float, at_least=0, at_most=1)
+
+
+def device(text: str) -> str:
+    """An argparse type: a device torch knows and this machine has, refused before any work."""
+    try:
+        resolve_device(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """--device for the commands that run a model without training it (predict, evaluate, ...)."""
+    parser.add_argument("--device", type=device, default=None,
+                        help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """--threads for every command that runs a model; ``cli.main`` applies it before the command."""
+    parser.add_argument("--threads", type=threads, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 is faster on busy, shared cores)")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError, InputError, MissingFileError
 from ..predict import Predictor
-from .options import positive_int
+from .options import add_device, add_threads, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="write JSONL here (with --file; default: stdout)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    add_device(p)
+    add_threads(p)
     p.set_defaults(func=run)
 
 

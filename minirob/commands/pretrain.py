@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from ..distributed import distributed
 from ..masking import RULES, MaskingConfig
 from ..pretrain import PRESETS, PretrainRecipe, pretrain
@@ -57,8 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "minutes": f"time budget (default {d.train.minutes} without --steps)",
         "eval_every": "steps between evaluations (0: 8 per --steps run, every 1000 in a --minutes run)",
     })
-    p.add_argument("--threads", type=options.threads, default=None,
-                   help="torch CPU threads (default: torch's choice; 1 is faster on busy, shared cores)")
+    options.add_threads(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--init-from", default=None, metavar="RUN",
                    help="start from this pretrained model and its tokenizer (continued pretraining "
@@ -89,8 +86,6 @@ def recipe_from_args(args) -> PretrainRecipe:
 
 
 def run(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     recipe = recipe_from_args(args)
     result = pretrain(recipe, resume=args.resume)
     if distributed()[0] == 0:

@@ -15,19 +15,8 @@ import argparse
 import dataclasses
 from typing import Sequence
 
-from ..distributed import resolve_device
-from ..errors import InputError
 from ..train import TrainConfig
 from . import options
-
-
-def device(text: str) -> str:
-    """An argparse type: a device torch knows and this machine has, refused before any work."""
-    try:
-        resolve_device(text)
-    except InputError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 # field: (flag, type, help). Budgets default to None on the command line: see loop_config.
@@ -44,7 +33,7 @@ LOOP_OPTIONS = {
     "checkpoint_every": ("--checkpoint-every", options.non_negative_int, "steps between checkpoints (0: only at the end)"),
     "seed": ("--seed", options.seed, "seed of everything random"),
     "progress": ("--no-progress", None, "no progress bar"),
-    "device": ("--device", device, "cpu, cuda, cuda:1 ... (default auto: CUDA when present)"),
+    "device": ("--device", options.device, "cpu, cuda, cuda:1 ... (default auto: CUDA when present)"),
     "compile": ("--compile", None, "torch.compile the model (slower on CPU, see docs/benchmarks.md; for CUDA)"),
 }
 
