@@ -153,13 +153,16 @@ def results_rows(readme: str) -> list[tuple[str, str, str]]:
 
 
 def stale_results(readme: str, root: Path) -> list[str]:
-    """Every decimal number in a result cell must appear in the Markdown file its row links to."""
+    """Every decimal number in a result cell must appear in the Markdown file its row links to
+    (in benchmarks/results.md, above the log of superseded measurements). A number that is in
+    the source but in another row passes: this catches a source rewritten, not a row misread."""
     problems = []
     for what, result, source in results_rows(readme):
         link = LINK.search(source)
         if link is None or not link.group(1).endswith(".md"):
             continue  # a test file: the assertion itself is the source
         text = (root / link.group(1).split("#")[0]).read_text(encoding="utf-8")
+        text = text.split("## Measurement log")[0]  # the current results, not superseded ones
         missing = [n for n in RESULT_NUMBER.findall(result) if n not in text]
         if missing:
             problems.append(f"README Results '{what}': {', '.join(missing)} not in {link.group(1)}")
@@ -174,8 +177,30 @@ def test_readme_results_are_in_their_sources():
 
 
 def test_readme_results_check_can_fail(tmp_path):
-    (tmp_path / "table.md").write_text("| cell | 91.1% | 1.85x |\n")
+    (tmp_path / "table.md").write_text("| cell | 91.1% | 1.85x |\n\n## Measurement log\n\n| old | 92.4% |\n")
     readme = ("## Results\n\n| what | result | source |\n|---|---|---|\n"
               "| kept | 91.1% and 1.85x | [t](table.md) |\n| gone | 92.4% | [t](table.md) |\n"
               "| a test | 99.9% | `tests/x.py` |\n\n## Next\n")
     assert stale_results(readme, tmp_path) == ["README Results 'gone': 92.4 not in table.md"]
+
+
+def table_medians(markdown: str) -> dict[str, str]:
+    """{benchmark name: '**1.23x** (1.00-1.31)'} from the speed rows of a Markdown table."""
+    found = {}
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        median = next((c for c in cells if c.startswith("**") and "x**" in c), None)
+        if line.startswith("| ") and median:
+            found[cells[0]] = median.split(",")[0]  # "**2.40x** (1.84-3.34), 15 pairs" -> the ratio
+    return found
+
+
+def test_benchmarks_doc_table_is_the_cpu_table_of_results_md():
+    """docs/benchmarks.md repeats the 2-thread CPU speed rows; each must equal results.md's row."""
+    results = (ROOT / "benchmarks" / "results.md").read_text(encoding="utf-8")
+    cpu = results.split("## cpu, 2 torch threads")[1].split("\n## ")[0]
+    doc = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    doc_rows = table_medians(doc.split("## Results on a CPU")[1].split("\n## ")[0])
+    assert len(doc_rows) >= 8
+    measured = table_medians(cpu)
+    assert {name: measured.get(name) for name in doc_rows} == doc_rows
