@@ -162,44 +162,70 @@ def mean_score(entry: dict, task: str) -> float | None:
     return statistics.mean(r["test"] for r in rows.values()) if rows else None
 
 
+def by_minutes(results: dict) -> list[tuple[float, list[tuple[str, dict]]]]:
+    """[(minutes, [(run name, entry), ...])]: replicate pretraining runs of one budget together."""
+    groups: dict[float, list] = {}
+    for key, entry in sorted(results.get("runs", {}).items()):
+        groups.setdefault(entry["minutes"], []).append((key, entry))
+    return sorted(groups.items())
+
+
+def group_score(entries: list[dict], task: str) -> tuple[float | None, int]:
+    """The mean test score over every (pretraining run, fine-tuning seed) cell, and the cell count."""
+    rows = [r["test"] for e in entries for r in e.get("downstream", {}).get(task, {}).values()]
+    return (statistics.mean(rows) if rows else None), len(rows)
+
+
+def group_mlm(entries: list[dict]) -> float | None:
+    values = [e["mlm_accuracy"] for e in entries if e.get("mlm_accuracy") is not None]
+    return statistics.mean(values) if values else None
+
+
 def scaling_table(results: dict) -> list[str]:
-    runs = sorted(results.get("runs", {}).items(), key=lambda item: item[1]["minutes"])
-    random_entry = results.get("runs", {}).get("random", {})
-    lines = ["| run | minutes (idle-equivalent) | steps | held-out MLM accuracy | "
+    """One row per budget: replicate runs averaged, each cell's count in brackets when above one."""
+    random_entries = [e for _, e in dict(by_minutes(results)).get(0, [])]
+    lines = ["| runs | minutes (idle-equivalent) | steps | held-out MLM accuracy | "
              + " | ".join(TASK_WORDS[t] for t in TASK_WORDS) + " |", "|---" * (4 + len(TASK_WORDS)) + "|"]
-    for key, entry in runs:
+    for minutes, group in by_minutes(results):
+        entries = [e for _, e in group]
         cells = []
         for task in TASK_WORDS:
-            score, base = mean_score(entry, task), mean_score(random_entry, task)
-            seeds = len(entry.get("downstream", {}).get(task, {}))
-            diff = "" if key == "random" or score is None or base is None else f" ({points(score - base)})"
-            cells.append(f"{pct(score)}{diff}" + (f" [{seeds} seeds]" if seeds > 1 else ""))
-        name = "random init" if key == "random" else f"`{key}`"
-        lines.append(f"| {name} | {entry['minutes']:g} | {entry.get('steps', 0):,} | "
-                     f"{pct(entry.get('mlm_accuracy'))} | " + " | ".join(cells) + " |")
+            (score, count), (base, _) = group_score(entries, task), group_score(random_entries, task)
+            diff = "" if minutes == 0 or score is None or base is None else f" ({points(score - base)})"
+            cells.append(f"{pct(score)}{diff}" + (f" [{count} cells]" if count > 1 else ""))
+        names = "random init" if minutes == 0 else ", ".join(f"`{key}`" for key, _ in group)
+        mlm = pct(group_mlm(entries)) if minutes else "-"
+        if minutes and len(entries) > 1:
+            mlm += " (" + " / ".join(pct(e["mlm_accuracy"]) for e in entries) + ")"
+        lines.append(f"| {names} | {minutes:g} | {entries[0].get('steps', 0):,} | {mlm} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 
 def plot_scaling(results: dict, path: Path) -> None:
-    runs = sorted((e for k, e in results.get("runs", {}).items() if k != "random"), key=lambda e: e["minutes"])
-    random_entry = results.get("runs", {}).get("random", {})
+    """Left: MLM accuracy per run; right: each task's mean per budget (line) and every cell (dots)."""
+    groups = by_minutes(results)
+    pretrained = [(m, [e for _, e in g]) for m, g in groups if m > 0]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.plot([e["minutes"] for e in runs], [100 * e["mlm_accuracy"] for e in runs], "-o", color="tab:purple")
+    left.plot([m for m, es in pretrained], [100 * group_mlm(es) for m, es in pretrained], "-", color="tab:purple")
+    left.plot([m for m, es in pretrained for _ in es], [100 * e["mlm_accuracy"] for _, es in pretrained for e in es],
+              "o", color="tab:purple")
     left.set_xlabel("pretraining minutes (step budget of N idle minutes)")
     left.set_ylabel("held-out masked-token accuracy (%)")
-    left.set_title("pretraining: tiny model on Brown")
+    left.set_title("pretraining: tiny model on Brown (dots: runs)")
     left.grid(alpha=0.3)
     for task, colour in zip(TASK_WORDS, ("tab:blue", "tab:orange", "tab:green")):
-        measured = [(e["minutes"], mean_score(e, task)) for e in runs if mean_score(e, task) is not None]
-        base = mean_score(random_entry, task)
-        if base is not None:
-            right.axhline(100 * base, color=colour, linestyle="--", alpha=0.6)
-            measured = [(0, base)] + measured
-        right.plot([m for m, _ in measured], [100 * s for _, s in measured], "-o", color=colour,
-                   label=TASK_WORDS[task])
+        means = [(m, group_score([e for _, e in g], task)[0]) for m, g in groups]
+        means = [(m, score) for m, score in means if score is not None]
+        right.plot([m for m, _ in means], [100 * s for _, s in means], "-", color=colour, label=TASK_WORDS[task])
+        dots = [(m, r["test"]) for m, g in groups for _, e in g
+                for r in e.get("downstream", {}).get(task, {}).values()]
+        right.plot([m for m, _ in dots], [100 * s for _, s in dots], ".", color=colour, alpha=0.6)
+        if means and means[0][0] == 0:
+            right.axhline(100 * means[0][1], color=colour, linestyle="--", alpha=0.6)
     right.set_xlabel("pretraining minutes (0 = random init; dashed: random init)")
     right.set_ylabel("test score (%)")
-    right.set_title("downstream, fine-tuned at equal steps")
+    right.set_title("downstream, fine-tuned at equal steps (dots: cells)")
     right.grid(alpha=0.3)
     right.legend(fontsize=8)
     fig.tight_layout()
@@ -213,8 +239,9 @@ def write_scaling_report(results: dict, md_path: Path, png_path: Path) -> None:
              "Written by `benchmarks/pretraining_scaling.py` from `pretraining_scaling.json`. Minutes are "
              "step budgets (11,302 steps = 10 idle minutes of the tiny recipe on 2 cores), each run with "
              "its own schedule. MLM accuracy: the run's final evaluation over every held-out validation "
-             "block (`final_eval.json`). Downstream: test scores, mean over the seeds measured, "
-             "difference to random init in points; the recipes are in the JSON.", "",
+             "block (`final_eval.json`). Budgets run more than once list each run's accuracy. Downstream: test "
+             "scores, the mean over every (pretraining run, fine-tuning seed) cell measured, the count in "
+             "brackets when above one; difference to random init in points; the recipes are in the JSON.", "",
              *scaling_table(results), "", f"![scaling]({png_path.name})", ""]
     md_path.write_text("\n".join(lines + commands_section(results)) + "\n")
     plot_scaling(results, png_path)

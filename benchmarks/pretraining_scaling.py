@@ -17,7 +17,12 @@ for the random baseline (``--random-from``'s shape and tokenizer, plotted at min
   pooling, max length 64: docs/finetuning.md's learning-curve row).
 
     python benchmarks/pretraining_scaling.py --runs 1=runs/s1 2=runs/s2 5=runs/s5 10=runs/s10 20=runs/s20
+    python benchmarks/pretraining_scaling.py --runs 10=runs/s10b --seeds 0   # a second run of a budget
+    python benchmarks/pretraining_scaling.py --runs 40=runs/s40 --seeds 1    # a second fine-tuning seed
     python benchmarks/pretraining_scaling.py --report-only
+
+A run is keyed by its directory's name, so a second pretraining run of the same budget needs its
+own name (``s10b``); the report averages every (run, fine-tuning seed) cell of a budget.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from benchmarks.pos_payoff import COMMON, RESULTS, payoff_splits, picked_recipe 
 from benchmarks.pos_payoff import load, save  # noqa: E402
 from minirob import Tokenizer  # noqa: E402
 
-DEFAULT_RUNS = [f"{m}=/work/runs/s{m}" for m in (1, 2, 5, 10, 20, 40)]
+DEFAULT_RUNS = [f"{m}=/work/runs/s{m}{replicate}" for m in (1, 2, 5, 10, 20, 40) for replicate in ("", "b")]
 FIRST_SENTIMENT = 2000
 
 

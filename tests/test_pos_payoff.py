@@ -60,6 +60,10 @@ def test_scaling_table_gives_each_run_its_difference_to_random_init():
     table = "\n".join(scaling_table(results))
     assert "| `s1` | 1 | 100 | 15.0% | 72.0% (+2.0) | - | - |" in table
     assert "| random init | 0 | 100 | - | 70.0% | - | - |" in table
+    # A second pretraining run of the same budget: one row, every cell averaged (hand: (72+76)/2).
+    results["runs"]["s1b"] = entry(1, 0.17, 0.76)
+    table = "\n".join(scaling_table(results))
+    assert "| `s1`, `s1b` | 1 | 100 | 16.0% (15.0% / 17.0%) | 74.0% (+4.0) [2 cells] | - | - |" in table
 
 
 def test_a_run_counts_only_with_its_model_and_final_evaluation(tmp_path):
