@@ -176,27 +176,37 @@ def group_score(entries: list[dict], task: str) -> tuple[float | None, int]:
     return (statistics.mean(rows) if rows else None), len(rows)
 
 
+def paired_difference(entries: list[dict], random_entry: dict, task: str) -> float | None:
+    """Mean of (cell - the random-init cell of the same fine-tuning seed): a seed draws the
+    training sentences and the head's initial weights, so a cell is compared with its own seed."""
+    base = random_entry.get("downstream", {}).get(task, {})
+    diffs = [r["test"] - base[seed]["test"] for e in entries
+             for seed, r in e.get("downstream", {}).get(task, {}).items() if seed in base]
+    return statistics.mean(diffs) if diffs else None
+
+
 def group_mlm(entries: list[dict]) -> float | None:
-    values = [e["mlm_accuracy"] for e in entries if e.get("mlm_accuracy") is not None]
+    values = [e.get("mlm_accuracy") for e in entries if e.get("mlm_accuracy") is not None]
     return statistics.mean(values) if values else None
 
 
 def scaling_table(results: dict) -> list[str]:
     """One row per budget: replicate runs averaged, each cell's count in brackets when above one."""
-    random_entries = [e for _, e in dict(by_minutes(results)).get(0, [])]
+    random_entry = results.get("runs", {}).get("random", {})
     lines = ["| runs | minutes (idle-equivalent) | steps | held-out MLM accuracy | "
              + " | ".join(TASK_WORDS[t] for t in TASK_WORDS) + " |", "|---" * (4 + len(TASK_WORDS)) + "|"]
     for minutes, group in by_minutes(results):
         entries = [e for _, e in group]
         cells = []
         for task in TASK_WORDS:
-            (score, count), (base, _) = group_score(entries, task), group_score(random_entries, task)
-            diff = "" if minutes == 0 or score is None or base is None else f" ({points(score - base)})"
+            score, count = group_score(entries, task)
+            difference = None if minutes == 0 else paired_difference(entries, random_entry, task)
+            diff = "" if difference is None else f" ({points(difference)})"
             cells.append(f"{pct(score)}{diff}" + (f" [{count} cells]" if count > 1 else ""))
         names = "random init" if minutes == 0 else ", ".join(f"`{key}`" for key, _ in group)
         mlm = pct(group_mlm(entries)) if minutes else "-"
         if minutes and len(entries) > 1:
-            mlm += " (" + " / ".join(pct(e["mlm_accuracy"]) for e in entries) + ")"
+            mlm += " (" + " / ".join(pct(e.get("mlm_accuracy")) for e in entries) + ")"
         lines.append(f"| {names} | {minutes:g} | {entries[0].get('steps', 0):,} | {mlm} | "
                      + " | ".join(cells) + " |")
     return lines
@@ -205,7 +215,8 @@ def scaling_table(results: dict) -> list[str]:
 def plot_scaling(results: dict, path: Path) -> None:
     """Left: MLM accuracy per run; right: each task's mean per budget (line) and every cell (dots)."""
     groups = by_minutes(results)
-    pretrained = [(m, [e for _, e in g]) for m, g in groups if m > 0]
+    pretrained = [(m, [e for _, e in g if e.get("mlm_accuracy") is not None]) for m, g in groups if m > 0]
+    pretrained = [(m, es) for m, es in pretrained if es]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     left.plot([m for m, es in pretrained], [100 * group_mlm(es) for m, es in pretrained], "-", color="tab:purple")
     left.plot([m for m, es in pretrained for _ in es], [100 * e["mlm_accuracy"] for _, es in pretrained for e in es],
@@ -241,7 +252,8 @@ def write_scaling_report(results: dict, md_path: Path, png_path: Path) -> None:
              "its own schedule. MLM accuracy: the run's final evaluation over every held-out validation "
              "block (`final_eval.json`). Budgets run more than once list each run's accuracy. Downstream: test "
              "scores, the mean over every (pretraining run, fine-tuning seed) cell measured, the count in "
-             "brackets when above one; difference to random init in points; the recipes are in the JSON.", "",
+             "brackets when above one; in parentheses, the mean difference in points of each cell to the random-init "
+             "cell of the same fine-tuning seed; the recipes are in the JSON.", "",
              *scaling_table(results), "", f"![scaling]({png_path.name})", ""]
     md_path.write_text("\n".join(lines + commands_section(results)) + "\n")
     plot_scaling(results, png_path)

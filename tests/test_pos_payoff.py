@@ -64,6 +64,12 @@ def test_scaling_table_gives_each_run_its_difference_to_random_init():
     results["runs"]["s1b"] = entry(1, 0.17, 0.76)
     table = "\n".join(scaling_table(results))
     assert "| `s1`, `s1b` | 1 | 100 | 16.0% (15.0% / 17.0%) | 74.0% (+4.0) [2 cells] | - | - |" in table
+    # Differences pair each cell with the random-init cell of its own fine-tuning seed: random
+    # seed 1 reads 80%, s1's seed-1 cell 78%, so by hand (72-70, 76-70, 78-80)/3 = +2.0 points.
+    results["runs"]["random"]["downstream"]["pos_1000"]["1"] = {"test": 0.80}
+    results["runs"]["s1"]["downstream"]["pos_1000"]["1"] = {"test": 0.78}
+    table = "\n".join(scaling_table(results))
+    assert "| `s1`, `s1b` | 1 | 100 | 16.0% (15.0% / 17.0%) | 75.3% (+2.0) [3 cells] | - | - |" in table
 
 
 def test_a_run_counts_only_with_its_model_and_final_evaluation(tmp_path):
