@@ -148,8 +148,8 @@ RESULT_NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")  # 30.8, 1.85 (in 1.8
 def results_rows(readme: str) -> list[tuple[str, str, str]]:
     """README's Results table as (what, result, source) cells."""
     section = readme.split("## Results", 1)[1].split("\n## ", 1)[0]
-    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
-    return [tuple(cell.strip() for cell in row) for row in rows[1:] if len(row) == 3]
+    rows = [line.strip().strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return [tuple(cell.strip() for cell in row) for row in rows[1:]]
 
 
 def stale_results(readme: str, root: Path) -> list[str]:
@@ -157,15 +157,20 @@ def stale_results(readme: str, root: Path) -> list[str]:
     (in benchmarks/results.md, above the log of superseded measurements). A number that is in
     the source but in another row passes: this catches a source rewritten, not a row misread."""
     problems = []
-    for what, result, source in results_rows(readme):
+    for row in results_rows(readme):
+        if len(row) != 3:
+            problems.append(f"README Results row without its three cells (what, result, source): {row}")
+            continue
+        what, result, source = row
         link = LINK.search(source)
-        if link is None or not link.group(1).endswith(".md"):
+        target = link.group(1).split("#")[0] if link else ""
+        if not target.endswith(".md"):
             continue  # a test file: the assertion itself is the source
-        text = (root / link.group(1).split("#")[0]).read_text(encoding="utf-8")
+        text = (root / target).read_text(encoding="utf-8")
         text = text.split("## Measurement log")[0]  # the current results, not superseded ones
         missing = [n for n in RESULT_NUMBER.findall(result) if n not in text]
         if missing:
-            problems.append(f"README Results '{what}': {', '.join(missing)} not in {link.group(1)}")
+            problems.append(f"README Results '{what}': {', '.join(missing)} not in {target}")
     return problems
 
 
@@ -180,8 +185,12 @@ def test_readme_results_check_can_fail(tmp_path):
     (tmp_path / "table.md").write_text("| cell | 91.1% | 1.85x |\n\n## Measurement log\n\n| old | 92.4% |\n")
     readme = ("## Results\n\n| what | result | source |\n|---|---|---|\n"
               "| kept | 91.1% and 1.85x | [t](table.md) |\n| gone | 92.4% | [t](table.md) |\n"
-              "| a test | 99.9% | `tests/x.py` |\n\n## Next\n")
-    assert stale_results(readme, tmp_path) == ["README Results 'gone': 92.4 not in table.md"]
+              "| a test | 99.9% | `tests/x.py` |\n| anchored | 93.3% | [t](table.md#cell) |\n"
+              "| no source | 91.1% |\n\n## Next\n")
+    assert stale_results(readme, tmp_path) == [
+        "README Results 'gone': 92.4 not in table.md",
+        "README Results 'anchored': 93.3 not in table.md",
+        "README Results row without its three cells (what, result, source): ('no source', '91.1%')"]
 
 
 def table_medians(markdown: str) -> dict[str, str]:
