@@ -157,11 +157,6 @@ def write_report(results: dict, md_path: Path, png_path: Path) -> None:
 # ================================================================== scaling with minutes
 
 
-def mean_score(entry: dict, task: str) -> float | None:
-    rows = entry.get("downstream", {}).get(task, {})
-    return statistics.mean(r["test"] for r in rows.values()) if rows else None
-
-
 def by_minutes(results: dict) -> list[tuple[float, list[tuple[str, dict]]]]:
     """[(minutes, [(run name, entry), ...])]: replicate pretraining runs of one budget together."""
     groups: dict[float, list] = {}

@@ -16,7 +16,7 @@ from typing import Iterable
 
 from torch import Tensor
 
-from .errors import printable  # noqa: F401 - names from files go through it (re-exported)
+from .errors import printable  # every name read from a file goes through it
 
 # Hugging Face module (inside `roberta.` / `bert.`)   ->   minirob module (inside `roberta.`)
 BACKBONE_TABLE = [

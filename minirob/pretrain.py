@@ -48,6 +48,7 @@ from .train import TrainConfig, TrainResult, evaluate_batches, train
 
 PRESETS = ("tiny", "small", "base", "large")  # RobertaConfig's class methods
 
+
 def recipe_loop() -> TrainConfig:
     """The published recipe's loop settings; every other TrainConfig field keeps its default."""
     # checkpoint_every 1000: ~55 s of the tiny recipe on 2 idle cores (Ctrl-C also saves).

@@ -18,7 +18,6 @@ from typing import Sequence
 from ..train import TrainConfig
 from . import options
 
-
 # field: (flag, type, help). Budgets default to None on the command line: see loop_config.
 LOOP_OPTIONS = {
     "out_dir": ("--out", str, "run directory (model, metrics, checkpoints)"),
