@@ -306,25 +306,29 @@ def ensure_kernel() -> str:
     """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    manager = KernelSpecManager()
-    try:
-        spec = manager.get_kernel_spec(KERNEL_NAME)
-        ready = spec.argv and Path(spec.argv[0]) == Path(sys.executable)
-    except NoSuchKernel:
-        ready = False
-    if not ready:
-        from ipykernel.kernelspec import install
+    from minirob.locks import exclusive_lock
 
+    # Parallel test workers in a fresh virtualenv all find no kernel at first; installing replaces
+    # the spec's folder, so one worker could look it up while another had it half-copied. The
+    # check and the install happen under one lock, one process at a time.
+    jupyter = Path(sys.prefix) / "share" / "jupyter"
+    jupyter.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(jupyter / ".minirob-kernel.lock", timeout=300):
         try:
+            spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+            ready = spec.argv and Path(spec.argv[0]) == Path(sys.executable)
+        except NoSuchKernel:
+            ready = False
+        if not ready:
+            from ipykernel.kernelspec import install
+
             install(kernel_name=KERNEL_NAME, display_name="Python (minirob)", prefix=sys.prefix)
-        except OSError:
-            time.sleep(1.0)  # another process (a parallel test worker) was installing it just now
-        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]) != Path(sys.executable):
-            raise RuntimeError(
-                f"kernel spec {KERNEL_NAME!r} in {spec.resource_dir} runs {spec.argv[0]}, not "
-                f"{sys.executable}; it shadows the one in {sys.prefix}: remove it"
-            )
+            spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+            if Path(spec.argv[0]) != Path(sys.executable):
+                raise RuntimeError(
+                    f"kernel spec {KERNEL_NAME!r} in {spec.resource_dir} runs {spec.argv[0]}, not "
+                    f"{sys.executable}; it shadows the one in {sys.prefix}: remove it"
+                )
     return KERNEL_NAME
 
 
