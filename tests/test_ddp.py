@@ -42,6 +42,9 @@ def worker(rank, world_size, folder):
     try:
         model = run(folder / "ddp", batch_size=4, rank=rank, world_size=world_size)
         torch.save(model.state_dict(), folder / f"rank{rank}.pt")
+        # Leave together: a rank that tears gloo down while the other's gloo thread still talks to
+        # it can abort ("terminate called without an active exception"; seen once in CI).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
